@@ -16,8 +16,10 @@ those into key-path breadcrumbs.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -74,6 +76,16 @@ _FLOAT_TEXT = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 GRID_DISTRIBUTIONS = frozenset({"constant", "categorical", "int_uniform", "q_uniform"})
 
 
+def at_key(keys: Sequence[str | int] | str, message: str) -> str:
+    """A validator message for a sub-key: ``at ["min"]: ...``.
+
+    ``config.py`` moves such a message to the key path of that sub-key (and its line);
+    several can be joined with newlines.
+    """
+    path = [keys] if isinstance(keys, str) else list(keys)
+    return f"at {json.dumps(path)}: {message}"
+
+
 def as_number(value: Any) -> Any:
     """Numbers stay numbers; text such as ``"1e-5"`` (PyYAML's reading) becomes a float."""
     if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
@@ -118,19 +130,33 @@ class ParamSpec(BaseModel):
                 "a parameter must be a mapping such as {values: [...]}, {min: .., max: ..} "
                 f"or {{value: ..}}, not {type(data).__name__}"
             )
-        data = dict(data)
+        # a stored model_dump() carries None for every unset key: drop them (but keep
+        # `value: null`, a constant None, when it is the only form given)
+        data = {k: v for k, v in data.items() if v is not None or k == "value"}
+        dropped_value = data.get("distribution") != "constant" and len(data) > 1
+        if "value" in data and data["value"] is None and dropped_value:
+            del data["value"]
         if any(k not in PARAM_KEYS for k in data):
             return data  # pydantic reports the unknown key (config.py adds "did you mean")
         for key in NUMERIC_KEYS:
             if key in data:
                 data[key] = as_number(data[key])
                 if not _is_number(data[key]):
-                    raise ValueError(f"'{key}' must be a number, got {data[key]!r}")
+                    raise ValueError(at_key(key, f"must be a number, got {data[key]!r}"))
                 if not math.isfinite(data[key]):
-                    raise ValueError(f"'{key}' must be finite, got {data[key]!r}")
+                    raise ValueError(at_key(key, f"must be finite, got {data[key]!r}"))
         if "probabilities" in data and isinstance(data["probabilities"], list):
             data["probabilities"] = [as_number(p) for p in data["probabilities"]]
         if "parameters" in data:
+            nested = data["parameters"]
+            if isinstance(nested, dict):
+                bad = [
+                    at_key(("parameters", str(n)), _bad_name(n))
+                    for n in nested
+                    if not isinstance(n, str) or not NAME_PATTERN.match(n)
+                ]
+                if bad:
+                    raise ValueError("\n".join(bad))
             extra = sorted(set(data) - {"parameters"})
             if extra:
                 raise ValueError(
@@ -139,7 +165,7 @@ class ParamSpec(BaseModel):
             return data
         dist = data.get("distribution")
         if dist is None:
-            dist = _infer_distribution(data)
+            dist = infer_distribution(data)
             data["distribution"] = dist
         if dist not in ALLOWED_KEYS:
             return data  # let the Literal check report it with the allowed names
@@ -169,40 +195,57 @@ class ParamSpec(BaseModel):
             return self
         d = self.distribution
         if self.values is not None and not self.values:
-            raise ValueError("'values' is empty: list at least one value")
+            raise ValueError(at_key("values", "'values' is empty: list at least one value"))
         if self.min is not None and self.max is not None and not self.min < self.max:
-            raise ValueError(f"min ({self.min}) must be less than max ({self.max})")
-        if d == "int_uniform" and not (isinstance(self.min, int) and isinstance(self.max, int)):
+            raise ValueError(at_key("min", f"min ({self.min}) must be less than max ({self.max})"))
+        if d == "int_uniform":
+            for key in ("min", "max"):
+                if not isinstance(getattr(self, key), int):
+                    raise ValueError(
+                        at_key(
+                            key,
+                            f"int_uniform needs integer min and max, got {key} "
+                            f"{getattr(self, key)!r}: use 'uniform' for a real range",
+                        )
+                    )
+        raw_log = d in {"log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"}
+        if raw_log and self.min is not None and self.min <= 0:
             raise ValueError(
-                "int_uniform needs integer min and max: use 'uniform' for a real range"
-            )
-        if d in {"log_uniform_values", "q_log_uniform_values", "inv_log_uniform_values"}:
-            if self.min is not None and self.min <= 0:
-                raise ValueError(
+                at_key(
+                    "min",
                     f"{d} takes raw values and needs min > 0 (got {self.min}); "
-                    "use 'log_uniform' for exponents of e"
+                    "use 'log_uniform' for exponents of e",
                 )
+            )
         if self.q is not None and self.q <= 0:
-            raise ValueError(f"q must be > 0, got {self.q}")
+            raise ValueError(at_key("q", f"q must be > 0, got {self.q}"))
         if self.sigma is not None and self.sigma < 0:
-            raise ValueError(f"sigma must be >= 0, got {self.sigma}")
+            raise ValueError(at_key("sigma", f"sigma must be >= 0, got {self.sigma}"))
         for key in ("a", "b"):
             v = getattr(self, key)
             if v is not None and v <= 0:
-                raise ValueError(f"beta '{key}' must be > 0, got {v}")
+                raise ValueError(at_key(key, f"beta '{key}' must be > 0, got {v}"))
         if self.probabilities is not None:
-            assert self.values is not None
-            if len(self.probabilities) != len(self.values):
-                raise ValueError(
-                    f"'probabilities' has {len(self.probabilities)} entries but 'values' has "
-                    f"{len(self.values)}: give one probability per value"
-                )
-            if any(p < 0 for p in self.probabilities):
-                raise ValueError("'probabilities' must not be negative")
-            total = sum(self.probabilities)
-            if not math.isclose(total, 1.0, rel_tol=1e-5, abs_tol=1e-8):
-                raise ValueError(f"'probabilities' sum to {total:g}, not 1: rescale them")
+            self._check_probabilities(self.probabilities, self.values or [])
         return self
+
+    @staticmethod
+    def _check_probabilities(probabilities: list[float], values: list[Any]) -> None:
+        if len(probabilities) != len(values):
+            raise ValueError(
+                at_key(
+                    "probabilities",
+                    f"'probabilities' has {len(probabilities)} entries but 'values' has "
+                    f"{len(values)}: give one probability per value",
+                )
+            )
+        if any(p < 0 for p in probabilities):
+            raise ValueError(at_key("probabilities", "'probabilities' must not be negative"))
+        total = sum(probabilities)
+        if not math.isclose(total, 1.0, rel_tol=1e-5, abs_tol=1e-8):
+            raise ValueError(
+                at_key("probabilities", f"'probabilities' sum to {total:g}, not 1: rescale them")
+            )
 
     # ---- resolved view, defaults applied -------------------------------------------------
     @property
@@ -235,7 +278,14 @@ class ParamSpec(BaseModel):
         return 1.0 if self.b is None else self.b
 
 
-def _infer_distribution(data: dict[str, Any]) -> str:
+def _bad_name(name: Any) -> str:
+    return (
+        f"parameter name {name!r} is not valid: start with a letter or '_' and use only "
+        "letters, digits, '_', '.' and '-'"
+    )
+
+
+def infer_distribution(data: dict[str, Any]) -> str:
     if "value" in data:
         return "constant"
     if "values" in data:

@@ -1,0 +1,91 @@
+"""``sweeprun validate FILE...``: check sweep files and describe each one.
+
+One line per file (method, metric, parameter count, search-space size) and its notes, or
+one JSON object per file with ``--json``. The first invalid file raises its
+:class:`~sweeprun.errors.ConfigError` (the CLI prints it and exits 2). Never imports optuna.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sweeprun.config import SweepConfig, iter_parameters, load_config
+from sweeprun.errors import EXIT_OK
+from sweeprun.params import ParamSpec
+
+
+def run(files: list[Path], json_out: bool = False) -> int:
+    """Validate every file; print a summary line (or JSON object) per file."""
+    for file in files:
+        cfg = load_config(file)
+        summary = describe(cfg)
+        if json_out:
+            print(json.dumps({"file": str(file), "ok": True, **summary}), flush=True)
+            continue
+        print(f"{file}: ok — {_one_line(summary)}", flush=True)
+        for note in cfg.notes:
+            print(f"  {note}", flush=True)
+    return EXIT_OK
+
+
+def describe(cfg: SweepConfig) -> dict[str, Any]:
+    """The facts ``validate`` reports about one config, as JSON-ready data."""
+    metrics = cfg.metrics or ([cfg.metric] if cfg.metric else [])
+    return {
+        "method": cfg.method,
+        "metrics": [{"name": m.name, "goal": m.goal} for m in metrics],
+        "parameters": sum(1 for _ in iter_parameters(cfg.parameters)),
+        "search_space": search_space_size(cfg.parameters),
+        "early_terminate": cfg.early_terminate.type if cfg.early_terminate else None,
+        "notes": list(cfg.notes),
+    }
+
+
+def search_space_size(parameters: Mapping[str, ParamSpec]) -> int | None:
+    """Distinct configurations, or None when the space is continuous."""
+    try:
+        from sweeprun.space import space_size
+    except ImportError:  # space.py not importable: count here (same W&B grid rules)
+        return _local_space_size(parameters)
+    return space_size(parameters)
+
+
+def _local_space_size(parameters: Mapping[str, ParamSpec]) -> int | None:
+    size = 1
+    for _, spec in iter_parameters(parameters):
+        d = spec.dist
+        if d == "constant":
+            count = 1
+        elif d in {"categorical", "categorical_w_probabilities"}:
+            count = len(spec.values or [])
+        elif d == "int_uniform":
+            assert spec.min is not None and spec.max is not None
+            count = int(spec.max) - int(spec.min) + 1
+        elif d == "q_uniform":  # W&B's grid: arange(min, max, q), max excluded
+            assert spec.min is not None and spec.max is not None
+            count = max(1, math.ceil((spec.max - spec.min) / spec.q_))
+        else:
+            return None
+        size *= count
+    return size
+
+
+def _one_line(summary: Mapping[str, Any]) -> str:
+    metrics = summary["metrics"]
+    if not metrics:
+        metric = "no metric"
+    else:
+        word = "metric" if len(metrics) == 1 else "metrics"
+        metric = f"{word} " + ", ".join(f"{m['name']} ({m['goal']})" for m in metrics)
+    n = summary["parameters"]
+    size = summary["search_space"]
+    space = "continuous" if size is None else f"{size} point{'s' if size != 1 else ''}"
+    text = f"method {summary['method']}, {metric}, {n} parameter{'s' if n != 1 else ''}, "
+    text += f"search space {space}"
+    if summary["early_terminate"]:
+        text += f", early_terminate {summary['early_terminate']}"
+    return text

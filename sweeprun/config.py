@@ -1,0 +1,776 @@
+"""sweep.yaml as frozen pydantic models: a strict superset of W&B's sweep configuration.
+
+``load_config(path)`` reads a file (see :mod:`sweeprun.yamlload`) and validates it;
+``parse_config(data)`` validates data read back from storage. Both raise one
+:class:`~sweeprun.errors.ConfigError` listing every problem found, each at its key path
+(``parameters.lr.min``, ``metrics[1].goal``) with its line and a fix; the translation from
+pydantic's errors is at the end of this module.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from sweeprun.errors import ConfigError, ConfigProblem, did_you_mean
+from sweeprun.params import (
+    GRID_DISTRIBUTIONS,
+    NAME_PATTERN,
+    ParamSpec,
+    as_number,
+    at_key,
+)
+
+METHODS = ("grid", "random", "bayes", "tpe", "gp", "cmaes", "qmc", "nsga2", "bruteforce", "auto")
+#: methods that model the objective and so need a metric
+METRIC_METHODS = frozenset({"bayes", "tpe", "gp", "cmaes", "nsga2", "auto"})
+#: methods whose Optuna sampler handles several objectives
+MULTI_OBJECTIVE_METHODS = frozenset({"nsga2", "tpe", "random", "grid", "auto", "bayes"})
+#: accepted for W&B compatibility and ignored (one note each)
+WANDB_ONLY_KEYS = (
+    "project", "entity", "controller", "apiVersion", "kind", "job", "image_uri", "scheduler"
+)  # fmt: skip
+
+_SCHEDULE = ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials")
+_HALVING = ("min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count")
+#: the options of each early_terminate type (besides `type`, `patience`, `min_delta`)
+EARLY_TERMINATE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "hyperband": ("min_iter", "max_iter", "s", "eta", "strict"),
+    "median": _SCHEDULE,
+    "percentile": ("percentile", *_SCHEDULE),
+    "asha": _HALVING,
+    "successive_halving": _HALVING,
+    "optuna_hyperband": ("min_resource", "max_resource", "reduction_factor", "bootstrap_count"),
+    "threshold": ("lower", "upper", "n_warmup_steps", "interval_steps"),
+    "wilcoxon": ("p_threshold", "n_startup_steps"),
+}
+WRAPPER_OPTIONS = ("patience", "min_delta")
+
+_DURATION_TEXT = re.compile(r"(?:(\d+(?:\.\d*)?|\.\d+)\s*([dhms])\s*)+")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([dhms])")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_DURATION_HELP = "write seconds (90) or numbers with units s, m, h, d: 30s, 5m, 4h, 1h30m, 2d"
+
+
+def parse_duration(text: str | int | float) -> float:
+    """Seconds in ``text``: ``90``, ``"90"``, ``"30s"``, ``"5m"``, ``"4h"``, ``"1h30m"``, ``"2d"``.
+
+    Raises ``ValueError`` naming the accepted forms.
+    """
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise ValueError(f"a duration must be a number or text, got {text!r}: {_DURATION_HELP}")
+    if isinstance(text, str):
+        clean = text.strip().lower()
+        number = as_number(clean)
+        if isinstance(number, int | float):
+            seconds = float(number)
+        elif _DURATION_TEXT.fullmatch(clean):
+            parts = _DURATION_PART.findall(clean)
+            units = [unit for _, unit in parts]
+            order = [u for u in "dhms" if u in units]
+            if units != order:
+                raise ValueError(
+                    f"invalid duration {text!r}: give each unit once, largest first (1h30m)"
+                )
+            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+        else:
+            raise ValueError(f"invalid duration {text!r}: {_DURATION_HELP}")
+    else:
+        seconds = float(text)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {text!r}: must be a finite number of seconds >= 0")
+    return seconds
+
+
+def _int(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"must be an integer, got {value!r}")
+    value = as_number(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, got {value!r}")
+    value = as_number(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, got {value!r}")
+    return value
+
+
+def _duration(value: Any) -> Any:
+    return None if value is None else parse_duration(value)
+
+
+def _text_map(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, int | float) and not isinstance(item, bool):
+            item = str(item)
+        elif not isinstance(item, str):
+            raise ValueError(at_key(str(key), f"must be text, got {item!r}: quote the value"))
+        out[key] = item
+    return out
+
+
+def _words(value: Any) -> Any:
+    if isinstance(value, list):
+        return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
+                for v in value]  # fmt: skip
+    return value
+
+
+def _resource(value: Any) -> Any:
+    if value is None or value == "auto":
+        return value
+    value = _int(value)
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be an integer >= 1 or 'auto', got {value!r}")
+    return value
+
+
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d*)?\s*[dhmsDHMS]?\s*)+$"},
+    ],
+    "description": "Seconds, or text such as 30s, 5m, 4h, 1h30m, 2d.",
+}
+Int = Annotated[int, BeforeValidator(_int)]
+Number = Annotated[float, BeforeValidator(_number)]
+Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+TextMap = Annotated[dict[str, str], BeforeValidator(_text_map)]
+Resource = Annotated[int | Literal["auto"] | None, BeforeValidator(_resource)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricSpec(_Model):
+    """The metric to optimize (W&B's ``metric``), or one of ``metrics``."""
+
+    name: str = Field(min_length=1, description="Name of the metric the program reports.")
+    goal: Literal["minimize", "maximize"] = Field("minimize", description="Direction.")
+    target: Number | None = Field(None, description="Stop the sweep once a trial reaches it.")
+    summary: Literal["best", "last"] = Field(
+        "best", description="Trial value: best value seen (W&B) or the last one reported."
+    )
+    impute: Literal["latest", "best", "worst"] | None = Field(
+        None, description="W&B only; accepted and ignored."
+    )
+    impute_while_running: Annotated[
+        Literal["latest", "best", "worst", "false"] | None,
+        BeforeValidator(lambda v: "false" if v is False else v),
+    ] = Field(None, description="W&B only; accepted and ignored.")
+
+
+class EarlyTerminate(_Model):
+    """Early stopping: W&B ``hyperband`` or one of Optuna's pruners, with its options."""
+
+    type: Literal[
+        "hyperband", "median", "percentile", "asha", "successive_halving",
+        "threshold", "wilcoxon", "optuna_hyperband",
+    ] = Field(description="The pruning rule.")  # fmt: skip
+    min_iter: Int | None = Field(None, ge=1, description="hyperband: first step to prune at.")
+    max_iter: Int | None = Field(None, ge=1, description="hyperband: last step to prune at.")
+    s: Int | None = Field(None, ge=1, description="hyperband: number of brackets before max_iter.")
+    eta: Number | None = Field(None, gt=1, description="hyperband: keep the top 1/eta (3).")
+    strict: bool | None = Field(None, description="hyperband: W&B's strict rule (true).")
+    n_startup_trials: Int | None = Field(None, ge=0, description="Trials before pruning (5).")
+    n_warmup_steps: Int | None = Field(None, ge=0, description="Steps before pruning (0).")
+    interval_steps: Int | None = Field(None, ge=1, description="Check every N steps (1).")
+    n_min_trials: Int | None = Field(None, ge=1, description="Trials reporting a step (1).")
+    percentile: Number | None = Field(None, ge=0, le=100, description="percentile: 0..100.")
+    min_resource: Resource = Field(None, description="Minimum steps before a rung, or 'auto'.")
+    max_resource: Resource = Field(None, description="optuna_hyperband: max steps or 'auto'.")
+    reduction_factor: Int | None = Field(None, ge=2, description="Promotion ratio (>= 2).")
+    min_early_stopping_rate: Int | None = Field(None, ge=0, description="asha: rung offset.")
+    bootstrap_count: Int | None = Field(None, ge=0, description="Trials to fill a rung first.")
+    lower: Number | None = Field(None, description="threshold: prune below this.")
+    upper: Number | None = Field(None, description="threshold: prune above this.")
+    p_threshold: Number | None = Field(None, ge=0, le=1, description="wilcoxon: 0..1 (0.1).")
+    n_startup_steps: Int | None = Field(None, ge=0, description="wilcoxon: steps first (2).")
+    patience: Int | None = Field(None, ge=0, description="Wrap in PatientPruner: steps to wait.")
+    min_delta: Number | None = Field(None, ge=0, description="PatientPruner tolerance (0).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _options_of_type(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("type") not in EARLY_TERMINATE_OPTIONS:
+            return data
+        kind = data["type"]
+        takes = (*EARLY_TERMINATE_OPTIONS[kind], *WRAPPER_OPTIONS)
+        problems = []
+        for key, value in data.items():
+            if key == "type" or key in takes or key not in cls.model_fields or value is None:
+                continue
+            owners = [t for t, opts in EARLY_TERMINATE_OPTIONS.items() if key in opts]
+            problems.append(
+                at_key(
+                    key,
+                    f"'{key}' is not an option of type '{kind}' (it is an option of "
+                    f"{', '.join(owners)}); '{kind}' takes: {', '.join(takes)}",
+                )
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> EarlyTerminate:
+        t = self.type
+        if t == "hyperband" and self.min_iter is None and (self.max_iter is None or self.s is None):
+            raise ValueError("W&B hyperband needs `min_iter`, or both `max_iter` and `s`")
+        if t == "percentile" and self.percentile is None:
+            raise ValueError(at_key("percentile", "type 'percentile' needs `percentile` (0..100)"))
+        if t == "threshold":
+            if self.lower is None and self.upper is None:
+                raise ValueError("type 'threshold' needs `lower`, `upper` or both")
+            if self.lower is not None and self.upper is not None and self.lower > self.upper:
+                raise ValueError(at_key("lower", "lower must not be greater than upper"))
+        halving = t in {"asha", "successive_halving"}
+        if self.bootstrap_count and halving and not isinstance(self.min_resource, int):
+            raise ValueError(at_key("bootstrap_count", "needs an integer `min_resource`"))
+        band = t == "optuna_hyperband"
+        if self.bootstrap_count and band and not isinstance(self.max_resource, int):
+            raise ValueError(at_key("bootstrap_count", "needs an integer `max_resource`"))
+        lo, hi = self.min_resource, self.max_resource
+        if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+            raise ValueError(at_key("min_resource", "must not exceed max_resource"))
+        if self.min_delta is not None and self.patience is None:
+            raise ValueError(at_key("min_delta", "min_delta needs `patience`"))
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The options set for the pruner of ``type`` (not ``patience``/``min_delta``).
+
+        For W&B ``hyperband`` the defaults ``eta: 3`` and ``strict: true`` are filled in.
+        """
+        out = {
+            k: getattr(self, k)
+            for k in EARLY_TERMINATE_OPTIONS[self.type]
+            if getattr(self, k) is not None
+        }
+        if self.type == "hyperband":
+            out.setdefault("eta", 3.0)
+            out.setdefault("strict", True)
+        return out
+
+
+class Budget(_Model):
+    """When the sweep stops: a number of trials and/or a wall-clock time."""
+
+    trials: Int | None = Field(None, gt=0, description="Stop after this many trials.")
+    time: Duration | None = Field(None, gt=0, description="Stop starting trials after this.")
+
+
+class TrialSettings(_Model):
+    """How each trial process runs."""
+
+    timeout: Duration | None = Field(None, gt=0, description="Kill a trial after this long.")
+    retries: Int = Field(0, ge=0, description="Re-run a failed trial this many times.")
+    kill_grace: Duration = Field(10.0, ge=0, description="SIGTERM → SIGKILL delay.")
+    env: TextMap = Field(default_factory=dict, description="Extra environment variables.")
+    cwd: str | None = Field(None, description="Working directory of each trial.")
+
+
+class Resources(_Model):
+    """Resources each trial takes."""
+
+    gpus_per_trial: Number = Field(0.0, ge=0, description="GPUs per trial; fractions share.")
+
+
+class Failures(_Model):
+    """Failure policy."""
+
+    max_consecutive: Int | None = Field(
+        5, ge=0, description="Stop after N failures in a row at the start (0/null: never)."
+    )
+
+
+class ReportSettings(_Model):
+    """Which stdout lines carry metrics (the client channel always does)."""
+
+    format: Literal["json", "kv", "regex"] = Field(
+        "json", description="json: JSON lines and name=value; kv: name=value; regex: pattern."
+    )
+    pattern: str | None = Field(None, description="regex with groups (?P<name>) (?P<value>).")
+
+    @model_validator(mode="after")
+    def _check(self) -> ReportSettings:
+        if self.format == "regex" and self.pattern is None:
+            raise ValueError(at_key("pattern", "`format: regex` needs a `pattern`"))
+        if self.pattern is None:
+            return self
+        if self.format != "regex":
+            raise ValueError(at_key("pattern", "`pattern` is used only with `format: regex`"))
+        try:
+            groups = re.compile(self.pattern).groupindex
+        except re.error as exc:
+            raise ValueError(at_key("pattern", f"not a valid regular expression: {exc}")) from None
+        missing = [g for g in ("name", "value") if g not in groups]
+        if missing:
+            raise ValueError(
+                at_key(
+                    "pattern",
+                    f"the pattern needs named groups {missing}, e.g. "
+                    r"'(?P<name>\w+)=(?P<value>\S+)'",
+                )
+            )
+        return self
+
+
+class SmokeSettings(_Model):
+    """`sweeprun smoke`: a short run over the search space."""
+
+    args: list[str] = Field(default_factory=list, description="Extra arguments for each trial.")
+    env: TextMap = Field(default_factory=dict, description="Extra environment variables.")
+    timeout: Duration | None = Field(None, gt=0, description="Per-trial timeout.")
+    max_trials: Int | None = Field(None, gt=0, description="Trials to run at most.")
+
+
+class SweepConfig(_Model):
+    """A whole sweep.yaml."""
+
+    program: str | None = Field(None, description="Training script to run.")
+    command: Annotated[list[str] | None, BeforeValidator(_words)] = Field(
+        None, min_length=1, description="argv template with macros such as ${args}."
+    )
+    method: str = Field(description="Search method.", json_schema_extra={"enum": list(METHODS)})
+    metric: MetricSpec | None = Field(None, description="The metric to optimize.")
+    metrics: list[MetricSpec] | None = Field(
+        None, min_length=2, description="Several metrics: multi-objective (Pareto front)."
+    )
+    parameters: dict[str, ParamSpec] = Field(description="The search space.")
+    early_terminate: EarlyTerminate | None = Field(None, description="Early stopping.")
+    run_cap: Int | None = Field(None, gt=0, description="Run at most this many trials.")
+    name: str | None = Field(None, description="Sweep name.")
+    description: str | None = Field(None, description="Free text.")
+    parallelism: Int | None = Field(None, ge=1, description="Trials run at once.")
+    seed: Int | None = Field(None, ge=0, description="Sampler seed.")
+    storage: str | None = Field(None, description="Storage URL or journal file.")
+    budget: Budget = Field(default_factory=Budget, description="Trial and time budget.")
+    trial: TrialSettings = Field(default_factory=TrialSettings, description="Per-trial settings.")
+    resources: Resources = Field(default_factory=Resources, description="Per-trial resources.")
+    baseline: list[dict[str, Any]] = Field(
+        default_factory=list, description="Parameter sets to run first (full or partial)."
+    )
+    failures: Failures = Field(default_factory=Failures, description="Failure policy.")
+    report: ReportSettings = Field(default_factory=ReportSettings, description="Metric lines.")
+    smoke: SmokeSettings = Field(default_factory=SmokeSettings, description="Smoke runs.")
+    sampler: dict[str, Any] | None = Field(None, description="Options for the sampler.")
+    tracking: dict[str, Any] | None = Field(None, description="Tracking options.")
+
+    _notes: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """One line per W&B-only key that was ignored."""
+        return self._notes
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _wandb_only(cls, data: Any, handler: ModelWrapValidatorHandler[SweepConfig]) -> Any:
+        if not isinstance(data, Mapping):
+            return handler(data)
+        data = dict(data)
+        notes = []
+        for key in WANDB_ONLY_KEYS:
+            if key in data:
+                del data[key]
+                notes.append(f"note: '{key}' is a W&B-only key; sweeprun ignores it")
+        model = handler(data)
+        model._notes = tuple(notes)
+        return model
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        choices = ", ".join(METHODS)
+        if not isinstance(value, str):
+            raise ValueError(f"must be one of {choices}, got {value!r}")
+        if value == "custom":
+            raise ValueError(
+                "method 'custom' (W&B's custom scheduler) is not supported: sweeprun "
+                f"runs Optuna samplers directly; use one of {choices}"
+            )
+        if value not in METHODS:
+            hint = did_you_mean(value, METHODS)
+            raise ValueError(f"unknown method {value!r}: {hint + ' ' if hint else ''}"
+                             f"use one of {choices}")  # fmt: skip
+        return value
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parameter_names(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            if not value:
+                raise ValueError(
+                    "`parameters` is empty: add at least one, e.g. `lr: {min: 0.0001, max: 0.1}`"
+                )
+            bad = [
+                at_key(str(n), f"parameter name {n!r} is not valid: start with a letter or '_' "
+                               "and use only letters, digits, '_', '.' and '-'")
+                for n in value
+                if not isinstance(n, str) or not NAME_PATTERN.match(n)
+            ]  # fmt: skip
+            if bad:
+                raise ValueError("\n".join(bad))
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SweepConfig:
+        problems = list(_cross_problems(self))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+def iter_parameters(
+    params: Mapping[str, ParamSpec], prefix: tuple[str, ...] = ("parameters",)
+) -> Iterator[tuple[tuple[str, ...], ParamSpec]]:
+    """Every leaf parameter with its key path.
+
+    For example ``("parameters", "opt", "parameters", "lr")`` for a nested ``lr``.
+    """
+    for name, spec in params.items():
+        if spec.parameters is not None:
+            yield from iter_parameters(spec.parameters, (*prefix, name, "parameters"))
+        else:
+            yield (*prefix, name), spec
+
+
+def _cross_problems(cfg: SweepConfig) -> Iterator[str]:
+    has_metric = cfg.metric is not None or cfg.metrics is not None
+    if cfg.metric is not None and cfg.metrics is not None:
+        yield at_key("metrics", "give either `metric` or `metrics`, not both")
+    if cfg.metrics is not None and cfg.method not in MULTI_OBJECTIVE_METHODS:
+        yield at_key(
+            "metrics",
+            f"method '{cfg.method}' cannot optimize several metrics: use one of "
+            f"{', '.join(sorted(MULTI_OBJECTIVE_METHODS))}, or a single `metric`",
+        )
+    if cfg.metrics is not None and cfg.early_terminate is not None:
+        yield at_key(
+            "early_terminate",
+            "Optuna cannot prune multi-objective trials: remove `early_terminate` "
+            "or optimize a single `metric`",
+        )
+    elif cfg.early_terminate is not None and not has_metric:
+        yield at_key(
+            "early_terminate", "early_terminate needs a `metric: {name: ..., goal: ...}` to compare"
+        )
+    if cfg.method in METRIC_METHODS and not has_metric:
+        yield at_key(
+            "method",
+            f"method '{cfg.method}' needs a `metric: {{name: ..., goal: minimize}}` to optimize "
+            "(or use random or grid)",
+        )
+    if cfg.method == "grid":
+        for path, spec in iter_parameters(cfg.parameters):
+            if spec.dist == "categorical_w_probabilities":
+                yield at_key(
+                    (*path, "probabilities"),
+                    "grid runs every value once and cannot honour `probabilities`: "
+                    "remove them, or change method",
+                )
+            elif spec.dist not in GRID_DISTRIBUTIONS:
+                yield at_key(
+                    path,
+                    f"grid needs discrete values: use `values:` or `q_uniform`, or change "
+                    f"method (distribution '{spec.dist}' is continuous)",
+                )
+    for i, entry in enumerate(cfg.baseline):
+        yield from _baseline_problems(entry, cfg.parameters, ("baseline", i))
+
+
+def _baseline_problems(
+    entry: Mapping[str, Any], params: Mapping[str, ParamSpec], path: tuple[str | int, ...]
+) -> Iterator[str]:
+    for key, value in entry.items():
+        spec = params.get(key)
+        where = (*path, key)
+        if spec is None:
+            hint = did_you_mean(str(key), params)
+            yield at_key(where, f"unknown parameter '{key}'{': ' + hint if hint else ''} "
+                                f"(parameters here: {', '.join(params)})")  # fmt: skip
+        elif spec.parameters is not None:
+            if isinstance(value, Mapping):
+                yield from _baseline_problems(value, spec.parameters, where)
+            else:
+                yield at_key(where, f"'{key}' is a nested block: give a mapping of its parameters")
+        else:
+            problem = _value_problem(spec, value)
+            if problem:
+                yield at_key(where, problem)
+
+
+def _value_problem(spec: ParamSpec, value: Any) -> str:
+    d = spec.dist
+    if d in {"categorical", "categorical_w_probabilities"}:
+        assert spec.values is not None
+        ok = any(value == v and isinstance(value, bool) == isinstance(v, bool) for v in spec.values)
+        return "" if ok else f"{value!r} is not one of the parameter's values {spec.values}"
+    if d == "constant":
+        return "" if value == spec.value else f"the parameter is constant {spec.value!r}"
+    value = as_number(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"must be a number, got {value!r}"
+    if d == "int_uniform" and not isinstance(value, int):
+        return f"must be an integer, got {value!r}"
+    bounded = {"int_uniform", "uniform", "q_uniform", "log_uniform_values",
+               "q_log_uniform_values", "inv_log_uniform_values"}  # fmt: skip
+    lo, hi = spec.min, spec.max
+    if d in bounded and lo is not None and hi is not None and not lo <= value <= hi:
+        return f"{value!r} is outside [{spec.min}, {spec.max}]"
+    return ""
+
+
+# ---- loading and error translation ---------------------------------------------------------
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep file; raises :class:`ConfigError` listing every problem."""
+    from sweeprun.yamlload import load_yaml
+
+    source = str(path)
+    try:
+        loaded = load_yaml(path)
+        return _validate(loaded.data, loaded.lines, source)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a validation bug must still not escape as a traceback
+        raise _internal(source, exc) from exc
+
+
+def parse_config(data: Mapping[str, Any], source: str = "<config>") -> SweepConfig:
+    """Validate already-parsed data (e.g. a config read back from storage)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, [ConfigProblem("", "the configuration must be a mapping")])
+    try:
+        return _validate(dict(data), {}, source)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise _internal(source, exc) from exc
+
+
+def _internal(source: str, exc: Exception) -> ConfigError:
+    return ConfigError(
+        source,
+        [
+            ConfigProblem(
+                "",
+                f"could not validate the file ({type(exc).__name__}: {exc})",
+                fix="this is a sweeprun bug: please report it with the file",
+            )
+        ],
+    )
+
+
+def _validate(data: dict[str, Any], lines: Mapping[tuple[str | int, ...], int], source: str
+              ) -> SweepConfig:  # fmt: skip
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = explain(exc, data, lines)
+    raise ConfigError(source, problems)
+
+
+def explain(
+    exc: ValidationError, data: Any, lines: Mapping[tuple[str | int, ...], int]
+) -> list[ConfigProblem]:
+    """Turn pydantic's errors into problems at key paths, sorted by line."""
+    from sweeprun.yamlload import line_of, render_path
+
+    found: dict[tuple[str | int, ...], ConfigProblem] = {}
+    for err in exc.errors(include_url=False):
+        for path, message, fix in _explain_one(err, data):
+            if path in found and found[path].message == message:
+                continue
+            if path in found and not message.startswith("unknown key"):
+                continue  # one problem per key: the first (union branches repeat themselves)
+            found[path] = ConfigProblem(render_path(path), message, line_of(dict(lines), path), fix)
+    if not found:
+        found[()] = ConfigProblem("", str(exc))
+    return sorted(found.values(), key=lambda p: p.line if p.line is not None else 10**9)
+
+
+def _explain_one(err: Any, data: Any) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+    loc: tuple[str | int, ...] = tuple(err["loc"])
+    kind: str = err["type"]
+    path = _data_path(loc, data)
+    given = _show(err.get("input"))
+    if kind == "missing":
+        key = loc[len(path)] if len(loc) > len(path) else "?"
+        yield (*path, key), f"missing required key '{key}'", _MISSING_FIX.get(str(key), "")
+    elif kind == "extra_forbidden":
+        key = str(path[-1]) if path else "?"
+        allowed = sorted(_allowed_keys(path[:-1], data))
+        hint = did_you_mean(key, allowed)
+        fix = f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
+        yield path, f"unknown key '{key}'" + (f": {hint}" if hint else ""), fix
+    elif kind == "literal_error":
+        expected = str(err.get("ctx", {}).get("expected", ""))
+        choices = re.findall(r"'([^']*)'", expected)
+        hint = did_you_mean(str(err.get("input")), choices)
+        yield path, f"{given} is not allowed{': ' + hint if hint else ''}", f"use {expected}"
+    elif kind in {"value_error", "assertion_error"}:
+        text = re.sub(r"^(Value error|Assertion failed), ", "", err["msg"])
+        for line in text.split("\n"):
+            sub, message = _split_at(line)
+            fix = ""
+            if ": " in message and not message.startswith("at "):
+                pass
+            yield (*path, *sub), message, fix
+    elif kind == "too_short":
+        ctx = err.get("ctx", {})
+        yield (
+            path,
+            (
+                f"needs at least {ctx.get('min_length')} items, got {ctx.get('actual_length')}"
+                + (" (use `metric:` for a single metric)" if path == ("metrics",) else "")
+            ),
+            "",
+        )
+    elif kind in _REWORD:
+        yield path, f"{_REWORD[kind]}, got {given}", ""
+    else:
+        message = err["msg"].replace("Input should be", "must be")
+        if message.startswith(("List", "Dictionary", "String")):
+            message = "must have " + message.split(" should have ", 1)[-1]
+        yield path, f"{message}, got {given}", ""
+
+
+_MISSING_FIX = {
+    "method": f"add `method: random` (or one of {', '.join(METHODS)})",
+    "parameters": "add a `parameters:` block, e.g. `lr: {min: 0.0001, max: 0.1}`",
+    "name": "add `name: <metric name>` as the program reports it",
+    "type": f"add `type:` (one of {', '.join(EARLY_TERMINATE_OPTIONS)})",
+}
+_REWORD = {
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "string_type": "must be text",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "dict_type": "must be a mapping (key: value)",
+    "model_type": "must be a mapping (key: value)",
+    "model_attributes_type": "must be a mapping (key: value)",
+    "list_type": "must be a list",
+    "string_too_short": "must not be empty",
+}
+
+
+def _split_at(line: str) -> tuple[tuple[str | int, ...], str]:
+    """``at ["min"]: text`` → ``(("min",), "text")``; other lines have no sub-path."""
+    if line.startswith("at ["):
+        try:
+            keys, end = json.JSONDecoder().raw_decode(line, 3)
+        except ValueError:
+            return (), line
+        if line[end : end + 2] == ": " and isinstance(keys, list):
+            return tuple(keys), line[end + 2 :]
+    return (), line
+
+
+def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
+    """The longest prefix of ``loc`` that exists in ``data`` (drops pydantic's union tags)."""
+    out: list[str | int] = []
+    cur = data
+    for part in loc:
+        in_map = isinstance(cur, Mapping) and part in cur
+        in_list = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
+        if not (in_map or in_list):
+            break
+        cur = cur[part]
+        out.append(part)
+    return tuple(out)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+_SUBMODELS: dict[str, type[BaseModel]] = {
+    "budget": Budget, "trial": TrialSettings, "resources": Resources, "failures": Failures,
+    "report": ReportSettings, "smoke": SmokeSettings, "metric": MetricSpec,
+}  # fmt: skip
+
+
+def _allowed_keys(parent: tuple[str | int, ...], data: Any) -> set[str]:
+    """The keys allowed in the object at ``parent`` (for "did you mean")."""
+    from sweeprun.params import ALLOWED_KEYS, PARAM_KEYS, infer_distribution
+
+    if not parent:
+        return set(SweepConfig.model_fields) | set(WANDB_ONLY_KEYS)
+    head = parent[0]
+    node = data
+    for part in parent:
+        node = node[part]
+    if head == "metrics" and len(parent) == 2:
+        return set(MetricSpec.model_fields)
+    if head == "early_terminate" and len(parent) == 1:
+        kind = node.get("type") if isinstance(node, Mapping) else None
+        if kind in EARLY_TERMINATE_OPTIONS:
+            return {"type", *EARLY_TERMINATE_OPTIONS[kind], *WRAPPER_OPTIONS}
+        return set(EarlyTerminate.model_fields)
+    if head == "parameters" and len(parent) % 2 == 0 and isinstance(node, Mapping):
+        dist = node.get("distribution")
+        if dist in ALLOWED_KEYS:
+            return {"distribution", *ALLOWED_KEYS[dist]}
+        known = {k: v for k, v in node.items() if k in PARAM_KEYS}
+        if "parameters" in known:
+            return {"parameters"}
+        try:
+            return {"distribution", *ALLOWED_KEYS[infer_distribution(known)]}
+        except (ValueError, TypeError):
+            return set(PARAM_KEYS)
+    if isinstance(head, str) and head in _SUBMODELS and len(parent) == 1:
+        return set(_SUBMODELS[head].model_fields)
+    return set()
+
+
+__all__ = [
+    "Budget",
+    "ConfigError",
+    "ConfigProblem",
+    "EarlyTerminate",
+    "Failures",
+    "MetricSpec",
+    "ReportSettings",
+    "Resources",
+    "SmokeSettings",
+    "SweepConfig",
+    "TrialSettings",
+    "iter_parameters",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]
