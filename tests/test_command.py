@@ -179,9 +179,7 @@ names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.]{0,12}", fullmatch=True)
 nasty_text = st.text(
     alphabet=st.sampled_from(list("ab -'\"; \n\t$`\\|&*?{}=é✓")), min_size=0, max_size=20
 )
-values = st.one_of(
-    st.booleans(), st.none(), st.integers(), st.floats(allow_nan=False), nasty_text
-)
+values = st.one_of(st.booleans(), st.none(), st.integers(), st.floats(allow_nan=False), nasty_text)
 param_maps = st.dictionaries(names, values, max_size=5)
 
 
