@@ -63,8 +63,9 @@ EARLY_TERMINATE_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 WRAPPER_OPTIONS = ("patience", "min_delta")
 
-_DURATION_TEXT = re.compile(r"(?:(\d+(?:\.\d*)?|\.\d+)\s*([dhms])\s*)+")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([dhms])")
+_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?"
+_DURATION_TEXT = re.compile(rf"(?:{_NUM}\s*[dhms]\s*)+")
+_DURATION_PART = re.compile(rf"({_NUM})\s*([dhms])")
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _DURATION_HELP = "write seconds (90) or numbers with units s, m, h, d: 30s, 5m, 4h, 1h30m, 2d"
 
@@ -153,14 +154,21 @@ def _resource(value: Any) -> Any:
 _DURATION_SCHEMA = {
     "anyOf": [
         {"type": "number", "minimum": 0},
-        {"type": "string", "pattern": r"^\s*(\d+(\.\d*)?\s*[dhmsDHMS]?\s*)+$"},
+        {
+            "type": "string",
+            "pattern": r"^\s*((\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[dhmsDHMS]?\s*)+$",
+        },
     ],
     "description": "Seconds, or text such as 30s, 5m, 4h, 1h30m, 2d.",
 }
 Int = Annotated[int, BeforeValidator(_int)]
 Number = Annotated[float, BeforeValidator(_number)]
 Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
-TextMap = Annotated[dict[str, str], BeforeValidator(_text_map)]
+TextMap = Annotated[
+    dict[str, str],
+    BeforeValidator(_text_map),
+    WithJsonSchema({"type": "object", "additionalProperties": {"type": ["string", "number"]}}),
+]
 Resource = Annotated[int | Literal["auto"] | None, BeforeValidator(_resource)]
 
 
@@ -183,6 +191,7 @@ class MetricSpec(_Model):
     impute_while_running: Annotated[
         Literal["latest", "best", "worst", "false"] | None,
         BeforeValidator(lambda v: "false" if v is False else v),
+        WithJsonSchema({"enum": ["latest", "best", "worst", "false", False, None]}),
     ] = Field(None, description="W&B only; accepted and ignored.")
 
 

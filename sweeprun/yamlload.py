@@ -29,6 +29,7 @@ EMPTY_MESSAGE = "the file is empty: a sweep needs at least `method` and `paramet
 
 _EXP_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
 _MAX_DEPTH = 100
+_PLAIN_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 
 
 class _Loader(yaml.SafeLoader):
@@ -161,6 +162,8 @@ class _Builder:
             raise self._error(path, node, "the YAML nests too deeply (a recursive alias?)")
         if isinstance(node, yaml.ScalarNode):
             return self.loader.construct_object(node, deep=True)
+        if node.tag not in _PLAIN_TAGS:
+            raise self._error(path, node, f"unsupported YAML tag {node.tag!r}: remove the tag")
         self._stack.add(id(node))
         try:
             if isinstance(node, yaml.SequenceNode):

@@ -8,7 +8,6 @@ one JSON object per file with ``--json``. The first invalid file raises its
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -46,32 +45,10 @@ def describe(cfg: SweepConfig) -> dict[str, Any]:
 
 
 def search_space_size(parameters: Mapping[str, ParamSpec]) -> int | None:
-    """Distinct configurations, or None when the space is continuous."""
-    try:
-        from sweeprun.space import space_size
-    except ImportError:  # space.py not importable: count here (same W&B grid rules)
-        return _local_space_size(parameters)
+    """Distinct configurations, or None when the space is continuous (imports no optuna)."""
+    from sweeprun.space import space_size
+
     return space_size(parameters)
-
-
-def _local_space_size(parameters: Mapping[str, ParamSpec]) -> int | None:
-    size = 1
-    for _, spec in iter_parameters(parameters):
-        d = spec.dist
-        if d == "constant":
-            count = 1
-        elif d in {"categorical", "categorical_w_probabilities"}:
-            count = len(spec.values or [])
-        elif d == "int_uniform":
-            assert spec.min is not None and spec.max is not None
-            count = int(spec.max) - int(spec.min) + 1
-        elif d == "q_uniform":  # W&B's grid: arange(min, max, q), max excluded
-            assert spec.min is not None and spec.max is not None
-            count = max(1, math.ceil((spec.max - spec.min) / spec.q_))
-        else:
-            return None
-        size *= count
-    return size
 
 
 def _one_line(summary: Mapping[str, Any]) -> str:
