@@ -273,15 +273,12 @@ class EarlyTerminate(_Model):
         return self
 
     def options(self) -> dict[str, Any]:
-        """The options set for the pruner of ``type`` (not ``patience``/``min_delta``).
+        """The options the user set: those of ``type`` plus ``patience``/``min_delta``.
 
         For W&B ``hyperband`` the defaults ``eta: 3`` and ``strict: true`` are filled in.
         """
-        out = {
-            k: getattr(self, k)
-            for k in EARLY_TERMINATE_OPTIONS[self.type]
-            if getattr(self, k) is not None
-        }
+        keys = (*EARLY_TERMINATE_OPTIONS[self.type], *WRAPPER_OPTIONS)
+        out = {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
         if self.type == "hyperband":
             out.setdefault("eta", 3.0)
             out.setdefault("strict", True)

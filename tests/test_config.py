@@ -209,7 +209,7 @@ def test_options_are_what_the_user_set() -> None:
         "max_iter": 27, "s": 2, "eta": 2.0, "strict": False}  # fmt: skip
     assert et(type="median").options() == {}
     patient = et(type="median", n_warmup_steps=2, patience=3, min_delta=0.1)
-    assert patient.options() == {"n_warmup_steps": 2}
+    assert patient.options() == {"n_warmup_steps": 2, "patience": 3, "min_delta": 0.1}
     assert (patient.patience, patient.min_delta) == (3, 0.1)
     assert et(type="asha", min_resource="auto").options() == {"min_resource": "auto"}
     assert et(type="threshold", lower=0.5).options() == {"lower": 0.5}
@@ -391,3 +391,42 @@ def test_internal_errors_become_config_errors(monkeypatch: pytest.MonkeyPatch) -
     found = problems(config(method="nope"))
     assert found[0].message == "could not validate the file (RuntimeError: boom)"
     assert found[0].fix == "this is a sweeprun bug: please report it with the file"
+
+
+_OPTUNA_PRUNERS = {
+    "median": "MedianPruner", "percentile": "PercentilePruner", "asha": "SuccessiveHalvingPruner",
+    "successive_halving": "SuccessiveHalvingPruner", "threshold": "ThresholdPruner",
+    "wilcoxon": "WilcoxonPruner", "optuna_hyperband": "HyperbandPruner",
+}  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+@pytest.mark.parametrize(
+    "path",
+    [p for p in sorted((Path(__file__).parent / "corpus" / "valid").glob("*.yaml"))
+     if "early_terminate" in p.read_text()],
+    ids=lambda p: p.name,
+)  # fmt: skip
+def test_options_are_accepted_by_the_optuna_pruner(path: Path) -> None:
+    optuna = pytest.importorskip("optuna")
+    et = load_config(path).early_terminate
+    assert et is not None
+    if et.type == "hyperband":
+        assert {"eta", "strict"} <= set(et.options())
+        return
+    options = et.options()
+    patience, min_delta = options.pop("patience", None), options.pop("min_delta", 0.0)
+    pruner = getattr(optuna.pruners, _OPTUNA_PRUNERS[et.type])(**options)
+    if patience is not None:
+        optuna.pruners.PatientPruner(pruner, patience=patience, min_delta=min_delta)
+
+
+def test_every_option_name_is_an_optuna_parameter() -> None:
+    import inspect
+
+    optuna = pytest.importorskip("optuna")
+    for kind, cls_name in _OPTUNA_PRUNERS.items():
+        accepted = set(inspect.signature(getattr(optuna.pruners, cls_name)).parameters)
+        assert set(EARLY_TERMINATE_OPTIONS[kind]) <= accepted, kind
+    patient = set(inspect.signature(optuna.pruners.PatientPruner).parameters)
+    assert {"patience", "min_delta"} <= patient
