@@ -36,7 +36,8 @@ Quantizing follows W&B: ``round(x / q) * q`` with round-half-to-even, an int whe
 int in the config (``isinstance(q, int)``; the default ``q`` is ``1.0``), else a float rounded
 to the decimals of ``q`` so that ``3 * 0.1`` is ``0.3``. A q_uniform grid value off the lattice
 of ``q`` (``min: 1, max: 10, q: 2`` has the W&B grid ``1, 3, 5, 7, 9``, which random sampling
-never gives) decodes as itself when ``x`` is exactly that value, so grid points round-trip.
+never gives) is enqueued as ``x`` = that value plus one ulp, which decodes as the value, so
+grid points round-trip; any other ``x`` (even exactly min) is rounded as W&B rounds it.
 """
 
 from __future__ import annotations
@@ -97,6 +98,13 @@ class Quant:
         return value if math.isclose(value, v, rel_tol=1e-9, abs_tol=1e-9 * self.q) else None
 
 
+def _exact_key(value: float, quant: Quant) -> float:
+    """The ``x`` an off-lattice q_uniform grid value is enqueued as: one ulp above it (so a
+    sampler landing on min still gets W&B's rounding), or two if one ulp is a lattice point."""
+    x = math.nextafter(float(value), math.inf)
+    return math.nextafter(x, math.inf) if quant(x) == x else x
+
+
 class Floating(Dim):
     """A continuous Optuna dimension whose value is ``x``, or ``x`` quantized."""
 
@@ -128,8 +136,9 @@ class Floating(Dim):
             raise self.outside(value)
         target = self.quant.snap(v)
         if target is None:
-            if float(v) in self.exact:
-                return float(v)
+            x = _exact_key(v, self.quant)
+            if x in self.exact:
+                return x
             raise self.outside(value, f": not a multiple of q={self.quant.q}")
         q = float(self.quant.q)
         k = round(target / q)
@@ -277,7 +286,7 @@ def make_dim(name: str, spec: ParamSpec) -> Dim:
         if quant is not None and (grid_count(spec) or 0) <= _EXACT_TABLE_LIMIT:
             for g in q_uniform_grid(lo, hi, spec.q_):
                 if quant(g) != g:
-                    dim.exact[float(g)] = g
+                    dim.exact[_exact_key(g, quant)] = g
         return dim
     if base == "log_uniform":
         return Floating(name, spec, _exp(name, base, lo), _exp(name, base, hi), True, quant)

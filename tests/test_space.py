@@ -441,6 +441,7 @@ def test_grid_points_survive_enqueue_and_ask_even_off_the_q_lattice() -> None:
     assert run_enqueued(space, points) == points
     # an off-lattice grid value is exact only there: elsewhere W&B's rounding applies
     assert space.to_values({"odd": 3.0001, "tenth": 0.1501, "c": "1", "n": 0})["odd"] == 4
+    assert space.to_values({"odd": 1.0, "tenth": 0.05, "c": "1", "n": 0})["odd"] == 0  # half-even
 
 
 def test_baseline_of_every_kind_survives_enqueue_and_ask() -> None:
