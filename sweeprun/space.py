@@ -359,6 +359,17 @@ class SearchSpace:
         self._encode_into(values, self._tree, "", out)
         return out
 
+    def complete_values(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """A (partial) baseline as the program will receive it: checked, normalised (``"1e-3"``
+        → ``0.001``), constants added; parameters it leaves out stay out (the sampler picks)."""
+        params = self.from_values(values)
+        flat = {
+            name: dim.decode(params.get(name))
+            for name, _, dim, constant in self._plan
+            if constant or name in params
+        }
+        return nest(flat)
+
     def _encode_into(
         self, values: Any, tree: dict[str, Any], prefix: str, out: dict[str, Any]
     ) -> None:

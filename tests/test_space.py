@@ -353,6 +353,18 @@ def test_from_values_accepts_numbers_written_as_text_and_integral_floats() -> No
     assert space.from_values({"lr": "1e-3", "n": 3.0}) == {"lr": 0.001, "n": 3}
 
 
+def test_complete_values_normalises_a_partial_baseline_and_adds_constants() -> None:
+    space = SearchSpace.from_params(
+        {
+            "opt": P(parameters={"lr": P(min=0.0, max=1.0), "name": P(value="adam")}),
+            "n": P(min=1, max=5),
+        }
+    )
+    assert space.complete_values({"opt": {"lr": "1e-3"}}) == {"opt": {"lr": 0.001, "name": "adam"}}
+    with pytest.raises(SpaceError, match="outside"):
+        space.complete_values({"n": 9})
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
