@@ -1,0 +1,419 @@
+"""Run one trial's program: own process group, log files, a line stream, kill ladder, timeout.
+
+Knows nothing of optuna or pydantic: a :class:`TrialRequest` goes in, lines come out through
+``on_lines(stream, lines)`` (stream is ``"stdout"``, ``"stderr"`` or ``"report"``) and one
+:class:`ChildOutcome` comes out through ``on_exit`` — exactly once, from a background thread,
+after the process exited and its pipes reached EOF (or were abandoned).
+
+* The child gets stdin from /dev/null, stdout and stderr as pipes, and a third pipe for
+  :func:`sweeprun.report` (``SWEEPRUN_REPORT_FD``, checked by ``SWEEPRUN_REPORT_PIPE``).
+  ``SWEEPRUN_REPORT_FILE`` names a file the launcher also polls, for programs whose
+  inherited fds are closed by a wrapper.
+* One reader thread drains all pipes with ``os.read(fd, 65536)`` as data arrives, appends the
+  raw bytes to ``stdout_path``/``stderr_path``/``metrics.jsonl``, and delivers whole lines
+  per chunk. A line longer than :data:`MAX_LINE` characters is cut and delivered in pieces.
+* ``stop(reason)`` / the timeout / the main process exiting with members of its group still
+  alive all run the same ladder: SIGTERM to the group, ``kill_grace`` seconds, SIGKILL.
+* Pipes held by a process that left the group are abandoned :attr:`Child.PIPE_GRACE` seconds
+  after the group is gone, so such a process cannot hang the agent.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+MAX_LINE = 1 << 20  # characters
+TAIL_WIDTH = 500
+READ_SIZE = 1 << 20
+PIPE_SIZE = 1 << 20
+_POLL_FILE_EVERY = 0.25
+_COALESCE = 0.001  # seconds of wait per wakeup, only with 1 MiB pipes (a writer fills them slower)
+
+LinesCallback = Callable[[str, list[str]], None]
+ExitCallback = Callable[["ChildOutcome"], None]
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    cwd: str
+    stdout_path: Path
+    stderr_path: Path
+    timeout: float | None = None
+    kill_grace: float = 10.0
+    tail_lines: int = 20
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    returncode: int | None  # None when killed by a signal or never started
+    signal: int | None
+    timed_out: bool
+    stopped: str | None  # the reason given to stop(): "pruned", "interrupted", "timeout"
+    duration: float
+    pid: int | None
+    tail: tuple[str, ...]  # last lines of stdout+stderr in arrival order
+    error: str | None  # the program could not be started
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.error is None
+
+
+class _Stream:
+    """One pipe: its log file, incremental UTF-8 decoding and the partial last line."""
+
+    def __init__(self, name: str, fd: int, log: BinaryIO) -> None:
+        self.name = name
+        self.fd = fd
+        self.log = log
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.partial: list[str] = []
+        self.partial_len = 0
+
+    def lines(self, data: bytes, final: bool = False) -> list[str]:
+        text = self.decoder.decode(data, final)
+        if "\n" not in text:
+            if text:
+                self.partial.append(text)
+                self.partial_len += len(text)
+            out = self._cut() if self.partial_len >= MAX_LINE else []
+        else:
+            parts = text.split("\n")
+            if self.partial:
+                parts[0] = "".join(self.partial) + parts[0]
+            last = parts.pop()
+            self.partial, self.partial_len = ([last], len(last)) if last else ([], 0)
+            out = parts
+            if any(len(p) > MAX_LINE for p in out):
+                out = [p[i : i + MAX_LINE] for p in out for i in range(0, max(len(p), 1), MAX_LINE)]
+            if self.partial_len >= MAX_LINE:
+                out += self._cut()
+        if final and self.partial:
+            out.append("".join(self.partial))
+            self.partial, self.partial_len = [], 0
+        return out
+
+    def _cut(self) -> list[str]:
+        text = "".join(self.partial)
+        cut = len(text) - len(text) % MAX_LINE
+        rest = text[cut:]
+        self.partial, self.partial_len = ([rest], len(rest)) if rest else ([], 0)
+        return [text[i : i + MAX_LINE] for i in range(0, cut, MAX_LINE)]
+
+
+class Child:
+    """A running trial program. Create with :meth:`Child.start`."""
+
+    PIPE_GRACE = 2.0  # seconds to wait for EOF once the process group is gone
+
+    def __init__(self, request: TrialRequest, on_lines: LinesCallback, on_exit: ExitCallback):
+        self.request = request
+        self._on_lines = on_lines
+        self._on_exit = on_exit
+        self.pid: int | None = None
+        self.pgid: int | None = None
+        self.started_at = time.time()
+        self._t0 = time.monotonic()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._tail: deque[str] = deque(maxlen=max(request.tail_lines, 0))
+        self._stop_reason: str | None = None
+        self._timed_out = False
+        self._exited = threading.Event()
+        self._done = threading.Event()
+        self._ladder_lock = threading.Lock()
+        self._ladder: threading.Thread | None = None
+        self._abandon_at: float | None = None
+        self.outcome: ChildOutcome | None = None
+        self.callback_error: BaseException | None = None
+
+    # -- public API ------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, request: TrialRequest, on_lines: LinesCallback, on_exit: ExitCallback) -> Child:
+        child = cls(request, on_lines, on_exit)
+        child._spawn()
+        return child
+
+    def stop(self, reason: str) -> None:
+        """Stop the whole process group (SIGTERM, grace, SIGKILL) without blocking."""
+        if self._stop_reason is None:
+            self._stop_reason = reason
+        if self._proc is not None and not self._done.is_set():
+            self._start_ladder()
+
+    def wait(self, timeout: float | None = None) -> ChildOutcome | None:
+        """Block until ``on_exit`` has been called; the outcome, or None on timeout."""
+        self._done.wait(timeout)
+        return self.outcome
+
+    @property
+    def running(self) -> bool:
+        return not self._exited.is_set() and self._proc is not None
+
+    # -- start -----------------------------------------------------------------------------
+
+    def _spawn(self) -> None:
+        req = self.request
+        req.stdout_path.parent.mkdir(parents=True, exist_ok=True)
+        req.stderr_path.parent.mkdir(parents=True, exist_ok=True)
+        report_log = req.stdout_path.with_name("metrics.jsonl")
+        self._report_file = req.stdout_path.with_name("report-file.jsonl")
+        pipes = [os.pipe() for _ in range(3)]
+        self._coalesce = _COALESCE if all(_enlarge(r) for r, _ in pipes) else 0.0
+        (out_r, out_w), (err_r, err_w), (rep_r, rep_w) = pipes
+        st = os.fstat(rep_w)
+        env = dict(req.env)
+        env["SWEEPRUN_REPORT_FD"] = str(rep_w)
+        env["SWEEPRUN_REPORT_PIPE"] = f"{st.st_dev}:{st.st_ino}"
+        env.setdefault("SWEEPRUN_REPORT_FILE", str(self._report_file))
+        self._report_file = Path(env["SWEEPRUN_REPORT_FILE"])
+        try:
+            self._proc = subprocess.Popen(
+                list(req.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=err_w,
+                pass_fds=(rep_w,),
+                start_new_session=True,
+                env=env,
+                cwd=req.cwd,
+            )
+        except (OSError, ValueError) as exc:
+            for fd in (out_r, out_w, err_r, err_w, rep_r, rep_w):
+                os.close(fd)
+            self._fail_to_start(_describe_start_error(exc, req))
+            return
+        finally:
+            if self._proc is not None:
+                for fd in (out_w, err_w, rep_w):
+                    os.close(fd)
+        self.pid = self.pgid = self._proc.pid
+        streams = [
+            _Stream("stdout", out_r, open(req.stdout_path, "ab")),  # noqa: SIM115
+            _Stream("stderr", err_r, open(req.stderr_path, "ab")),  # noqa: SIM115
+            _Stream("report", rep_r, open(report_log, "ab")),  # noqa: SIM115
+        ]
+        reader = threading.Thread(target=self._read, args=(streams,), daemon=True)
+        reader.start()
+        name = f"sweeprun-child-{self.pid}"
+        threading.Thread(target=self._watch, args=(reader,), name=name, daemon=True).start()
+
+    def _fail_to_start(self, error: str) -> None:
+        self.outcome = ChildOutcome(
+            returncode=None, signal=None, timed_out=False, stopped=self._stop_reason,
+            duration=0.0, pid=None, tail=(), error=error,
+        )  # fmt: skip
+        threading.Thread(target=self._finish, daemon=True).start()
+
+    # -- background threads ----------------------------------------------------------------
+
+    def _watch(self, reader: threading.Thread) -> None:
+        proc = self._proc
+        assert proc is not None
+        timeout = self.request.timeout
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._timed_out = True
+            self.stop("timeout")
+            proc.wait()
+        duration = time.monotonic() - self._t0
+        self._exited.set()
+        self._start_ladder()  # grandchildren left in the group get the ladder too
+        ladder = self._ladder
+        if ladder is not None:
+            ladder.join()
+        self._abandon_at = time.monotonic() + self.PIPE_GRACE
+        reader.join()
+        code = proc.returncode
+        self.outcome = ChildOutcome(
+            returncode=code if code >= 0 else None,
+            signal=-code if code < 0 else None,
+            timed_out=self._timed_out,
+            stopped=self._stop_reason,
+            duration=duration,
+            pid=self.pid,
+            tail=tuple(self._tail),
+            error=None,
+        )
+        self._finish()
+
+    def _finish(self) -> None:
+        assert self.outcome is not None
+        try:
+            self._on_exit(self.outcome)
+        finally:
+            self._done.set()
+
+    def _start_ladder(self) -> None:
+        with self._ladder_lock:
+            if self._ladder is None and self.pgid is not None and group_alive(self.pgid):
+                self._ladder = threading.Thread(target=self._run_ladder, daemon=True)
+                self._ladder.start()
+
+    def _run_ladder(self) -> None:
+        pgid = self.pgid
+        assert pgid is not None
+        signal_group(pgid, signal.SIGTERM)
+        if _wait_gone(pgid, self.request.kill_grace):
+            return
+        signal_group(pgid, signal.SIGKILL)
+        _wait_gone(pgid, 5.0)
+
+    def _read(self, streams: list[_Stream]) -> None:
+        sel = selectors.DefaultSelector()
+        for s in streams:
+            sel.register(s.fd, selectors.EVENT_READ, s)
+        file_offset = 0
+        file_partial = b""
+        next_poll = 0.0
+        try:
+            while sel.get_map():
+                ready = sel.select(timeout=0.1)
+                if ready and self._coalesce and self._abandon_at is None:
+                    time.sleep(self._coalesce)  # let a fast writer fill the pipe: fewer wakeups
+                for key, _ in ready:
+                    stream: _Stream = key.data
+                    try:
+                        data = os.read(stream.fd, READ_SIZE)
+                    except OSError:
+                        data = b""
+                    if data:
+                        stream.log.write(data)
+                        stream.log.flush()
+                    else:
+                        sel.unregister(stream.fd)
+                    self._deliver(stream.name, stream.lines(data, final=not data))
+                now = time.monotonic()
+                if now >= next_poll:
+                    next_poll = now + _POLL_FILE_EVERY
+                    file_offset, file_partial = self._poll_report_file(file_offset, file_partial)
+                if self._abandon_at is not None and now > self._abandon_at:
+                    for key in list(sel.get_map().values()):
+                        sel.unregister(key.fd)
+                        self._deliver(key.data.name, key.data.lines(b"", final=True))
+            self._poll_report_file(file_offset, file_partial, final=True)
+        finally:
+            sel.close()
+            for s in streams:
+                os.close(s.fd)
+                s.log.close()
+
+    def _poll_report_file(
+        self, offset: int, partial: bytes, final: bool = False
+    ) -> tuple[int, bytes]:
+        try:
+            with open(self._report_file, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except OSError:
+            return offset, partial
+        if not data:
+            return offset, partial
+        offset += len(data)
+        data = partial + data
+        body, _, partial = data.rpartition(b"\n")
+        if final and partial:
+            body, partial = data, b""
+        if body:
+            text = body.decode("utf-8", errors="replace")
+            self._deliver("report", [line for line in text.split("\n") if line])
+        return offset, partial
+
+    def _deliver(self, stream: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        if stream != "report" and self._tail.maxlen:
+            self._tail.extend(line[:TAIL_WIDTH] for line in lines[-self._tail.maxlen :])
+        try:
+            self._on_lines(stream, lines)
+        except Exception as exc:  # a callback bug must not stop the draining of the pipes
+            if self.callback_error is None:
+                self.callback_error = exc
+
+
+def _enlarge(fd: int) -> bool:
+    """Grow a pipe to PIPE_SIZE (Linux) so that a fast writer rarely waits for the reader."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def group_members(pgid: int) -> list[int] | None:
+    """Live (non-zombie) processes of a process group, from /proc; None without /proc."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    members = []
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+            state, _ppid, pgrp = data[data.rfind(b")") + 2 :].split(b" ", 3)[:3]
+        except (OSError, ValueError):
+            continue
+        if state not in (b"Z", b"X") and int(pgrp) == pgid:
+            members.append(int(name))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    """True while a process of the group lives. Zombies don't count: a container's PID 1
+    may never reap the orphans it inherits."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    members = group_members(pgid)
+    return members is None or bool(members)
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _wait_gone(pgid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    delay = 0.005
+    while group_alive(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    return True
+
+
+def _describe_start_error(exc: BaseException, req: TrialRequest) -> str:
+    program = req.argv[0] if req.argv else ""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    if isinstance(exc, OSError) and not os.path.isdir(req.cwd):
+        return f"working directory not found: {req.cwd!r} ({reason})"
+    if isinstance(exc, FileNotFoundError):
+        return f"program not found: {program!r} ({reason})"
+    if isinstance(exc, PermissionError):
+        return f"program not executable: {program!r} ({reason})"
+    return f"cannot start {program!r}: {reason}"

@@ -1,0 +1,9 @@
+"""Ignore SIGTERM and sleep forever: only SIGKILL stops it."""
+
+import signal
+import time
+
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("ignoring SIGTERM", flush=True)
+while True:
+    time.sleep(1)
