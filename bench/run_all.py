@@ -1,0 +1,228 @@
+"""``make bench``: sweeprun's overhead as ratios against the hand-written Optuna loop.
+
+Each figure alternates the two sides and takes the median. ``--quick`` runs small sizes (for
+CI; its numbers are not asserted). Prints a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import BIN, HERE, SWEEPRUN, alternate, row, run_sweeprun, tmpdir, write
+
+PY_PROGRAM = (
+    'import json, sys\nx = float(sys.argv[1].split("=")[1])\nprint(json.dumps({"loss": x * x}))\n'
+)
+
+
+def _trivial_sweep(d: Path, n: int, command: str) -> Path:
+    write(d / "trivial.py", PY_PROGRAM)
+    return write(
+        d / "sweep.yaml",
+        f"name: bench\nmethod: random\nseed: 0\nmetric: {{name: loss}}\nrun_cap: {n}\n"
+        f"{command}\nparameters:\n  x: {{min: -5.0, max: 5.0}}\n",
+    )
+
+
+def _hand(n: int, argv: list[str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(HERE / "handwritten_loop.py"), str(n), *argv],
+        cwd=cwd,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - t0
+
+
+def _fresh_run(sweep: Path, extra: list[str] | None = None) -> tuple[float, int]:
+    d = tmpdir()
+    return run_sweeprun(["start", str(sweep), "--quiet", *(extra or [])], cwd=d)
+
+
+def b1_python(n: int, rounds: int) -> list[str]:
+    d = tmpdir()
+    sweep = _trivial_sweep(d, n, "program: trivial.py")
+    ours, theirs = alternate(
+        lambda: _fresh_run(sweep)[0],
+        lambda: _hand(n, [sys.executable, str(d / "trivial.py")], d),
+        rounds,
+    )
+    return [
+        row(
+            f"B1 {n} trivial Python trials, --jobs 1, journal",
+            ours,
+            theirs,
+            "s",
+            "ratio ≤ 1.10",
+            ours / theirs <= 1.10,
+        )
+    ]
+
+
+def b1_sh(n: int, rounds: int) -> list[str]:
+    d = tmpdir()
+    sweep = _trivial_sweep(
+        d, n, 'command: [/bin/sh, -c, "echo \'{\\"loss\\": 1.0}\'", sh, "${args}"]'
+    )
+    hand_argv = ["/bin/sh", "-c", "echo '{\"loss\": 1.0}'", "sh"]
+    ours, theirs = alternate(lambda: _fresh_run(sweep)[0], lambda: _hand(n, hand_argv, d), rounds)
+    per_trial_ms = (ours - theirs) / n * 1000
+    return [
+        row(f"B1 {n} `sh -c echo` trials, --jobs 1, journal", ours, theirs, "s", "—", True),
+        f"| B1 controller overhead per trial beyond spawn | {per_trial_ms:.2f} ms | — | — "
+        f"| ≤ 3 ms | {'ok' if per_trial_ms <= 3 else 'MISS'} |",
+    ]
+
+
+def b3_ingestion(lines: int, rounds: int) -> list[str]:
+    d = tmpdir()
+    write(
+        d / "flood.py",
+        "import sys\nw = sys.stdout.write\n"
+        f'for i in range({lines}):\n    w(\'{{"loss": %d.5, "step": %d}}\\n\' % (i % 7, i))\n',
+    )
+    write(
+        d / "sweep.yaml",
+        "name: flood\nmethod: random\nmetric: {name: loss}\nrun_cap: 1\nprogram: flood.py\n"
+        "parameters:\n  x: {values: [1]}\n",
+    )
+
+    def direct() -> float:
+        t0 = time.perf_counter()
+        with open(d / "out.txt", "w") as fh:
+            subprocess.run([sys.executable, str(d / "flood.py")], stdout=fh, check=True)
+        return time.perf_counter() - t0
+
+    peaks: list[int] = []
+
+    def ours() -> float:
+        run_dir = tmpdir()
+        _, peak = run_sweeprun(["start", str(d / "sweep.yaml"), "--quiet"], cwd=run_dir)
+        peaks.append(peak)
+        return _trial_duration(run_dir, "flood")
+
+    mine, base = alternate(ours, direct, rounds)
+    peak_mb = max(peaks) / 1024
+    return [
+        row(
+            f"B3 child printing {lines:,} JSON metric lines (child wall)",
+            mine,
+            base,
+            "s",
+            "ratio ≤ 1.2",
+            mine / base <= 1.2,
+        ),
+        f"| B3 controller peak RSS | {peak_mb:.0f} MB | — | — | < 150 MB "
+        f"| {'ok' if peak_mb < 150 else 'MISS'} |",
+    ]
+
+
+def _trial_duration(run_dir: Path, name: str) -> float:
+    out = subprocess.run(
+        [SWEEPRUN, "export", name, "--format", "json"],
+        cwd=run_dir,
+        env={**os.environ, "SWEEPRUN_DIR": str(run_dir / ".sweeprun")},
+        capture_output=True,
+        text=True,
+    )
+    if out.returncode == 0:
+        rows = json.loads(out.stdout)
+        return float(rows[0]["duration"])
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(
+        JournalFileBackend(str(run_dir / ".sweeprun" / "journal.log"))
+    )
+    study = optuna.load_study(study_name=name, storage=storage)
+    return float(study.trials[0].user_attrs["sweeprun.duration"])
+
+
+def b4_parallel(n: int, rounds: int) -> list[str]:
+    d = tmpdir()
+    write(d / "sleep.py", "import time\ntime.sleep(0.5)\nprint('{\"loss\": 1}')\n")
+    sweep = write(
+        d / "sweep.yaml",
+        f"name: par\nmethod: random\nmetric: {{name: loss}}\nrun_cap: {n}\nprogram: sleep.py\n"
+        "parameters:\n  x: {min: 0.0, max: 1.0}\n",
+    )
+    out = []
+    walls = {}
+    for jobs in (1, 2, 4):
+        walls[jobs] = min(_fresh_run(sweep, ["--jobs", str(jobs)])[0] for _ in range(rounds))
+        ideal = n * 0.5 / jobs
+        eff = ideal / walls[jobs]
+        out.append(
+            f"| B4 --jobs {jobs}, {n} trials of 0.5 s | {walls[jobs]:.2f} s | ideal {ideal:.2f} s "
+            f"| {eff:.3f} of ideal | ≥ 0.95 | {'ok' if eff >= 0.95 else 'MISS'} |"
+        )
+    speedup = walls[1] / walls[2]
+    out.append(
+        f"| B4 throughput --jobs 2 ÷ --jobs 1 | {speedup:.2f}× | — | — | ≥ 1.9 "
+        f"| {'ok' if speedup >= 1.9 else 'MISS'} |"
+    )
+    return out
+
+
+def b7_startup(rounds: int) -> list[str]:
+    d = tmpdir()
+    sweep = _trivial_sweep(d, 1, "program: trivial.py")
+
+    def timed(argv: list[str]) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        return time.perf_counter() - t0
+
+    base = min(timed([sys.executable, "-c", "pass"]) for _ in range(rounds))
+    helpt = min(timed([SWEEPRUN, "--help"]) for _ in range(rounds)) - base
+    valt = min(timed([SWEEPRUN, "validate", str(sweep)]) for _ in range(rounds)) - base
+    return [
+        f"| B7 `sweeprun --help` minus `python -c pass` | {helpt * 1000:.0f} ms | — | — "
+        f"| ≤ 150 ms | {'ok' if helpt <= 0.150 else 'MISS'} |",
+        f"| B7 `sweeprun validate` minus `python -c pass` | {valt * 1000:.0f} ms | — | — "
+        f"| ≤ 250 ms | {'ok' if valt <= 0.250 else 'MISS'} |",
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="small sizes, for CI")
+    ap.add_argument("--only", default="", help="comma list: b1,b3,b4,b7")
+    args = ap.parse_args()
+    q = args.quick
+    only = set(filter(None, args.only.split(",")))
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])} (venv {BIN.parent})\n")
+    print("| benchmark | sweeprun | baseline | ratio | goal | |")
+    print("|---|---|---|---|---|---|")
+    sections = {
+        "b1": lambda: (
+            b1_python(20 if q else 200, 1 if q else 3) + b1_sh(50 if q else 500, 1 if q else 3)
+        ),
+        "b3": lambda: b3_ingestion(100_000 if q else 1_000_000, 1 if q else 3),
+        "b4": lambda: b4_parallel(4 if q else 12, 1),
+        "b7": lambda: b7_startup(3 if q else 7),
+    }
+    for key, fn in sections.items():
+        if only and key not in only:
+            continue
+        for line in fn():
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

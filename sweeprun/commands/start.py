@@ -1,0 +1,112 @@
+"""``sweeprun start SWEEP.yaml``: create (or resume) a sweep, then run a local agent."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+from sweeprun.errors import SweepError
+
+
+def check_name(name: str) -> str:
+    if not name or len(name) > 200 or any(ord(c) < 32 for c in name):
+        raise SweepError(
+            f"invalid sweep name {name!r}: use 1-200 printable characters "
+            "(letters, digits, '-', '_', '.' recommended)"
+        )
+    return name
+
+
+def run(
+    sweep: Path,
+    jobs: int | None = None,
+    storage: str | None = None,
+    name: str | None = None,
+    gpus: str | None = None,
+    max_trials: int | None = None,
+    timeout: str | None = None,
+    dry_run: bool = False,
+    json_out: bool = False,
+    quiet: bool = False,
+) -> int:
+    from sweeprun.config import load_config, parse_duration
+
+    cfg = load_config(sweep)
+    if not (quiet or json_out):
+        for note in cfg.notes:
+            print(note, file=sys.stderr)
+    sweep_name = check_name(name or cfg.name or Path(sweep).stem)
+    if jobs is not None and jobs < 1:
+        raise SweepError("--jobs must be at least 1")
+    if max_trials is not None and max_trials < 1:
+        raise SweepError("--max-trials must be at least 1")
+    time_budget = cfg.budget.time
+    if timeout is not None:
+        try:
+            time_budget = parse_duration(timeout)
+        except ValueError as exc:
+            raise SweepError(f"--timeout: {exc}") from None
+    if dry_run:
+        return dry_run_print(cfg, sweep_name, max_trials or 5, json_out)
+
+    from sweeprun import gpus as gpus_mod
+    from sweeprun.display import make_display
+    from sweeprun.runner import run_agent
+    from sweeprun.storage import resolve
+    from sweeprun.study import create_or_resume, enqueue_baselines
+
+    spec = resolve(storage, cfg.storage)
+    sw = create_or_resume(spec, sweep_name, cfg)
+    if not sw.resumed:
+        enqueue_baselines(sw)
+    caps = [c for c in (cfg.run_cap, cfg.budget.trials, max_trials) if c]
+    display = make_display(json_out, quiet, min(caps) if caps else None)
+    if not (quiet or json_out):
+        verb = "resuming" if sw.resumed else "created"
+        display.note(f"{verb} sweep '{sweep_name}' in {spec.display}")
+    return run_agent(
+        sw,
+        display,
+        jobs=jobs or cfg.parallelism or 1,
+        cap=max_trials,
+        time_budget=time_budget,
+        gpus=gpus_mod.detect(gpus),
+    )
+
+
+def dry_run_print(cfg: object, name: str, n: int, json_out: bool) -> int:
+    """Print the argv of the first ``n`` trials without launching or recording anything."""
+    import json
+    import tempfile
+
+    import optuna
+
+    from sweeprun.config import SweepConfig
+    from sweeprun.prepare import prepare_trial
+    from sweeprun.space import SearchSpace
+    from sweeprun.strategies import make_sampler
+
+    assert isinstance(cfg, SweepConfig)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = SearchSpace.from_params(cfg.parameters)
+    if cfg.method == "grid":
+        points = space.grid_points()[:n]
+    else:
+        study = optuna.create_study(sampler=make_sampler(cfg))
+        points = []
+        for b in cfg.baseline[:n]:
+            points.append(space.complete_values(b) if hasattr(space, "complete_values") else b)
+        while len(points) < n:
+            trial = study.ask(space.distributions())
+            points.append(space.to_values(trial.params))
+            study.tell(trial, 0.0)
+    with tempfile.TemporaryDirectory(prefix="sweeprun-dry-") as tmp:
+        for i, values in enumerate(points):
+            prep = prepare_trial(cfg, sweep=name, number=i, values=values, root=Path(tmp))
+            argv = list(prep.request.argv)
+            if json_out:
+                print(json.dumps({"trial": i, "params": values, "argv": argv}, default=str))
+            else:
+                print(f"trial {i}: {shlex.join(argv)}")
+    return 0

@@ -1,0 +1,411 @@
+"""The scheduling loop: ask → prepare → launch → report / should_prune → tell, over N slots.
+
+All storage calls happen on the main thread. Reader threads (one per child pipe, in
+``launcher``) parse metric lines and put small batches of events on one queue; the main thread
+drains it. A free slot is refilled at once (no batch waiting).
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from sweeprun import budget as budget_mod
+from sweeprun.gpus import GpuPool
+from sweeprun.launcher import Child, ChildOutcome
+from sweeprun.metrics import MetricEvent, MetricParser, Summary
+from sweeprun.outcome import COMPLETE, FAIL, INTERRUPTED, PRUNED, Verdict, classify
+from sweeprun.prepare import prepare_trial
+from sweeprun.recovery import owner_tag, recover_orphans
+from sweeprun.space import SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweeprun.display import Display
+    from sweeprun.study import Sweep
+
+REPORT_INTERVAL = 0.05  # at most ~20 intermediate-value writes per second per trial
+HOST = socket.gethostname()
+
+
+@dataclass
+class Running:
+    trial: optuna.Trial
+    number: int
+    values: dict[str, Any]
+    child: Child
+    summary: Summary
+    gpus: list[str]
+    attempt: int
+    grid_index: int | None
+    started: float = field(default_factory=time.monotonic)
+    last_report: float = 0.0
+    pending: tuple[float, int] | None = None
+    reported_steps: set[int] = field(default_factory=set)
+    stop_reason: str | None = None
+
+
+@dataclass
+class RunResult:
+    launched: int = 0
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    policy_failure: str | None = None
+    stop_note: str | None = None
+
+
+class Controller:
+    def __init__(
+        self,
+        sweep: Sweep,
+        display: Display,
+        *,
+        jobs: int = 1,
+        cap: int | None = None,
+        count: int | None = None,
+        time_budget: float | None = None,
+        gpus: list[str] | None = None,
+        root: Path,
+        extra_args: list[str] | None = None,
+        extra_env: dict[str, str] | None = None,
+        trial_timeout: float | None = None,
+    ) -> None:
+        self.sweep = sweep
+        self.study = sweep.study
+        self.cfg = sweep.config
+        self.display = display
+        self.jobs = max(1, jobs)
+        self.count = count
+        self.root = root
+        self.extra_args = extra_args
+        self.extra_env = extra_env
+        self.trial_timeout = trial_timeout
+        self.space = SearchSpace.from_params(self.cfg.parameters)
+        self.metrics = list(self.cfg.metrics or ([self.cfg.metric] if self.cfg.metric else []))
+        self.objective = self.metrics[0] if len(self.metrics) == 1 else None
+        self.multi = len(self.metrics) > 1
+        import optuna
+
+        self.prunes = not isinstance(self.study.pruner, optuna.pruners.NopPruner)
+        self.budget = budget_mod.Budget(self.study, self.cfg, cap=cap, space=self.space)
+        self.deadline = None if time_budget is None else time.monotonic() + time_budget
+        self.gpus = GpuPool(gpus or [], self.cfg.resources.gpus_per_trial)
+        self.events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
+        self.running: dict[int, Running] = {}
+        self.result = RunResult()
+        self.owner = owner_tag()
+        self.draining = False
+        self.consecutive_failures = 0
+        self._interrupts = 0
+        self._waiting_gpu_noted = False
+
+    # ---- main loop ---------------------------------------------------------------------
+    def run(self) -> RunResult:
+        recovered = recover_orphans(self.study, self.space)
+        if recovered:
+            self.display.note(f"recovered {recovered} orphaned trial(s); their parameters re-run")
+        old = self._install_signals()
+        try:
+            while True:
+                self._fill_slots()
+                if not self.running:
+                    break
+                self._wait()
+        except BaseException:
+            self._stop_all(INTERRUPTED)
+            self._drain_exits(timeout=30)
+            raise
+        finally:
+            self._restore_signals(old)
+        return self.result
+
+    def _can_launch(self) -> bool:
+        if self.draining or self.result.policy_failure:
+            return False
+        if self.count is not None and self.result.launched >= self.count:
+            return False
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            self._stop_launching("time budget reached")
+            return False
+        reason = self.budget.exhausted(len(self.running))
+        if reason:
+            self._stop_launching(reason)
+            return False
+        return True
+
+    def _stop_launching(self, note: str) -> None:
+        if self.result.stop_note is None:
+            self.result.stop_note = note
+            if self.running:
+                self.display.note(f"{note}; waiting for {len(self.running)} running trial(s)")
+
+    def _fill_slots(self) -> None:
+        while len(self.running) < self.jobs and self._can_launch():
+            gpus = self.gpus.acquire()
+            if gpus is None:
+                if not self._waiting_gpu_noted:
+                    self.display.note("a trial is waiting for a free GPU")
+                    self._waiting_gpu_noted = True
+                return
+            self._waiting_gpu_noted = False
+            self._launch(gpus)
+
+    def _launch(self, gpus: list[str]) -> None:
+        import optuna
+
+        grid_index = self.budget.next_grid_enqueue()
+        trial = self.study.ask(self.space.distributions())
+        attrs = trial.user_attrs
+        if grid_index is None:
+            grid_index = attrs.get("sweeprun.grid_index")
+        values = self.space.to_values(trial.params)
+        number = trial.number
+        attempt = int(attrs.get("sweeprun.attempt", 1))
+        try:
+            prepared = prepare_trial(
+                self.cfg,
+                sweep=self.sweep.name,
+                number=number,
+                values=values,
+                root=self.root,
+                cuda_devices=",".join(gpus) if self.gpus.enabled else None,
+                extra_env=self.extra_env,
+                extra_args=self.extra_args,
+                timeout=self.trial_timeout,
+            )
+        except BaseException as exc:
+            self.gpus.release(gpus)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise exc
+        req = prepared.request
+        storage, tid = self.study._storage, trial._trial_id
+        storage.set_trial_user_attr(tid, "sweeprun.owner", self.owner)
+        storage.set_trial_user_attr(tid, "sweeprun.params", values)
+        storage.set_trial_user_attr(tid, "sweeprun.argv", list(req.argv))
+        storage.set_trial_user_attr(tid, "sweeprun.log_dir", str(prepared.trial_dir))
+        summary = Summary()
+        parser = MetricParser(
+            [m.name for m in self.metrics], self.cfg.report.format, self.cfg.report.pattern
+        )
+        lock = threading.Lock()
+        put = self.events.put
+
+        def on_lines(stream: str, lines: list[str]) -> None:
+            if stream == "stderr":
+                return
+            with lock:
+                if stream == "report":
+                    evs = [e for line in lines for e in parser.feed_report(line)]
+                else:
+                    evs = parser.feed_many(lines)
+            if evs:
+                put(("m", number, evs))
+
+        def on_exit(outcome: ChildOutcome) -> None:
+            put(("x", number, outcome))
+
+        child = Child.start(req, on_lines, on_exit)
+        if child.pid is not None:
+            storage.set_trial_user_attr(tid, "sweeprun.pid", child.pid)
+            storage.set_trial_user_attr(tid, "sweeprun.host", HOST)
+        self.running[number] = Running(
+            trial, number, values, child, summary, gpus, attempt, grid_index
+        )
+        self.result.launched += 1
+        self.budget.launched(grid_index)
+        self.display.launched(number, values, list(req.argv), gpus)
+
+    def _wait(self) -> None:
+        try:
+            item = self.events.get(timeout=0.2)
+        except queue.Empty:
+            item = None
+        batch = [] if item is None else [item]
+        while True:
+            try:
+                batch.append(self.events.get_nowait())
+            except queue.Empty:
+                break
+        for kind, number, payload in batch:
+            run = self.running.get(number)
+            if run is None:
+                continue
+            if kind == "m":
+                self._on_metrics(run, payload)
+            else:
+                self._on_exit(run, payload)
+        now = time.monotonic()
+        for run in list(self.running.values()):
+            if run.pending is not None and now - run.last_report >= REPORT_INTERVAL:
+                self._report(run, *run.pending)
+        self.display.tick(self.running, self.result)
+
+    # ---- metrics and pruning ------------------------------------------------------------
+    def _on_metrics(self, run: Running, events: list[MetricEvent]) -> None:
+        summary = run.summary
+        obj = self.objective
+        latest: tuple[float, int] | None = None
+        for ev in events:
+            summary.add(ev)
+            if obj is not None and ev.name == obj.name and math.isfinite(ev.value):
+                step = ev.step
+                if step is None:
+                    stats = summary.get(obj.name)
+                    step = len(stats.history) - 1 if stats else 0
+                latest = (ev.value, step)
+        if latest is None or self.multi or run.stop_reason:
+            return
+        self.display.metric(run.number, obj.name if obj else "", latest[0], latest[1])
+        if time.monotonic() - run.last_report >= REPORT_INTERVAL:
+            self._report(run, *latest)
+        else:
+            run.pending = latest
+
+    def _report(self, run: Running, value: float, step: int) -> None:
+        run.pending = None
+        run.last_report = time.monotonic()
+        if step < 0 or step in run.reported_steps:
+            return
+        run.reported_steps.add(step)
+        run.trial.report(value, step)
+        if self.prunes and run.stop_reason is None and run.trial.should_prune():
+            run.stop_reason = "pruned"
+            run.child.stop("pruned")
+            self.display.note(f"trial {run.number} pruned at step {step}")
+
+    # ---- finishing ----------------------------------------------------------------------
+    def _on_exit(self, run: Running, outcome: ChildOutcome) -> None:
+        import optuna
+
+        del self.running[run.number]
+        self.gpus.release(run.gpus)
+        if run.pending is not None:
+            self._report(run, *run.pending)
+        verdict = classify(outcome, run.summary, self.metrics)
+        retry = self._should_retry(run, verdict)
+        counted = not (verdict.requeue or retry)
+        storage, tid = self.study._storage, run.trial._trial_id
+        storage.set_trial_user_attr(tid, "sweeprun.exit_code", outcome.returncode)
+        storage.set_trial_user_attr(tid, "sweeprun.duration", round(outcome.duration, 3))
+        storage.set_trial_user_attr(tid, "sweeprun.counted", counted)
+        if verdict.reason and verdict.state != PRUNED:
+            storage.set_trial_user_attr(tid, "sweeprun.reason", verdict.reason)
+            storage.set_trial_user_attr(tid, "sweeprun.tail", list(outcome.tail))
+        state = {
+            COMPLETE: optuna.trial.TrialState.COMPLETE,
+            PRUNED: optuna.trial.TrialState.PRUNED,
+            FAIL: optuna.trial.TrialState.FAIL,
+        }[verdict.state]
+        try:
+            if verdict.state == COMPLETE:
+                assert verdict.values is not None
+                self.study.tell(run.trial, verdict.values)
+            else:
+                self.study.tell(run.trial, state=state)
+        except (RuntimeError, ValueError) as exc:  # e.g. already failed by a reaper
+            self.display.note(f"trial {run.number}: could not record result: {exc}")
+        if verdict.requeue or retry:
+            self._requeue(run, verdict)
+        self.budget.finished(run.grid_index, counted, verdict.state)
+        self._account(verdict, counted)
+        self.display.finished(run.number, verdict, outcome, run.values)
+
+    def _should_retry(self, run: Running, verdict: Verdict) -> bool:
+        if verdict.state != FAIL or verdict.requeue or self.draining:
+            return False
+        return run.attempt <= self.cfg.trial.retries
+
+    def _requeue(self, run: Running, verdict: Verdict) -> None:
+        attrs: dict[str, Any] = {
+            "sweeprun.retry_of": run.number,
+            "sweeprun.attempt": run.attempt + (0 if verdict.requeue else 1),
+        }
+        if run.grid_index is not None:
+            attrs["sweeprun.grid_index"] = run.grid_index
+        if run.trial.user_attrs.get("sweeprun.baseline"):
+            attrs["sweeprun.baseline"] = True
+        self.study.enqueue_trial(
+            self.space.from_values(run.values), user_attrs=attrs, skip_if_exists=False
+        )
+
+    def _account(self, verdict: Verdict, counted: bool) -> None:
+        if verdict.state == COMPLETE:
+            self.result.complete += 1
+            self.consecutive_failures = 0
+        elif verdict.state == PRUNED:
+            self.result.pruned += 1
+            self.consecutive_failures = 0
+        elif counted:
+            self.result.failed += 1
+            self.consecutive_failures += 1
+            limit = self.cfg.failures.max_consecutive
+            if limit and self.consecutive_failures >= limit and not self.result.policy_failure:
+                self.result.policy_failure = (
+                    f"{self.consecutive_failures} consecutive trials failed "
+                    f"(failures.max_consecutive = {limit}); stopped launching"
+                )
+                self.display.note(self.result.policy_failure)
+        if verdict.state == COMPLETE and self.objective and self.objective.target is not None:
+            assert verdict.values is not None
+            v, t = verdict.values[0], self.objective.target
+            if (v <= t) if self.objective.goal == "minimize" else (v >= t):
+                self._stop_launching(f"metric.target {t} reached")
+                self.draining = True
+
+    # ---- signals ------------------------------------------------------------------------
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            old[sig] = signal.signal(sig, self._on_signal)
+        return old
+
+    def _restore_signals(self, old: dict[int, Any]) -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.result.interrupted = True
+        self._interrupts += 1
+        if signum == signal.SIGINT and self._interrupts == 1 and self.running:
+            self.draining = True
+            self.display.note(
+                f"interrupted: launching stopped; waiting for {len(self.running)} running "
+                "trial(s) to finish (Ctrl-C again to stop them)"
+            )
+            return
+        self.draining = True
+        if self.running:
+            self.display.note(f"stopping {len(self.running)} running trial(s)")
+        self._stop_all(INTERRUPTED)
+
+    def _stop_all(self, reason: str) -> None:
+        self.draining = True
+        for run in self.running.values():
+            if run.stop_reason is None or run.stop_reason == "pruned":
+                run.stop_reason = reason if run.stop_reason is None else run.stop_reason
+                run.child.stop(reason)
+
+    def _drain_exits(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while self.running and time.monotonic() < end:
+            try:
+                kind, number, payload = self.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            run = self.running.get(number)
+            if run is not None and kind == "x":
+                self._on_exit(run, payload)
+

@@ -1,0 +1,111 @@
+"""Run a loaded sweep with a local agent and turn the result into the summary and exit code.
+
+Shared by ``start`` and ``agent``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sweeprun.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POLICY
+from sweeprun.storage import sweeprun_dir
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweeprun.controller import RunResult
+    from sweeprun.display import Display, Final
+    from sweeprun.study import Sweep
+
+
+def run_agent(
+    sweep: Sweep,
+    display: Display,
+    *,
+    jobs: int,
+    cap: int | None = None,
+    count: int | None = None,
+    time_budget: float | None = None,
+    gpus: list[str] | None = None,
+    extra_args: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+    trial_timeout: float | None = None,
+) -> int:
+    from sweeprun.controller import Controller
+
+    ctl = Controller(
+        sweep,
+        display,
+        jobs=jobs,
+        cap=cap,
+        count=count,
+        time_budget=time_budget,
+        gpus=gpus,
+        root=sweeprun_dir(),
+        extra_args=extra_args,
+        extra_env=extra_env,
+        trial_timeout=trial_timeout,
+    )
+    try:
+        result = ctl.run()
+    finally:
+        display.close()
+    final = summarize(sweep, result)
+    display.summary(final)
+    return final.exit_code
+
+
+def best_trials(sweep: Sweep, limit: int = 1) -> list[optuna.trial.FrozenTrial]:
+    from optuna.trial import TrialState
+
+    cfg = sweep.config
+    study = sweep.study
+    if not (cfg.metric or cfg.metrics):
+        return []
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return []
+    if cfg.metrics:
+        return list(study.best_trials)
+    sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0
+    return sorted(complete, key=lambda t: sign * t.values[0])[:limit]
+
+
+def describe_trial(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "values": list(t.values or []),
+        "params": t.user_attrs.get("sweeprun.params", t.params),
+        "argv": t.user_attrs.get("sweeprun.argv"),
+    }
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+def summarize(sweep: Sweep, result: RunResult) -> Final:
+    from sweeprun.display import Final
+
+    counts = state_counts(sweep.study)
+    final = Final(
+        sweep=sweep.name,
+        storage=sweep.storage.display,
+        counts=counts,
+        best=[describe_trial(t) for t in best_trials(sweep)],
+        note=result.policy_failure or result.stop_note,
+    )
+    if result.interrupted:
+        final.exit_code = EXIT_INTERRUPTED
+        final.note = "interrupted; run the same command again to resume"
+    elif result.policy_failure:
+        final.exit_code = EXIT_POLICY
+    elif counts.get("FAIL", 0) and not counts.get("COMPLETE", 0) and not counts.get("PRUNED", 0):
+        final.exit_code = EXIT_POLICY
+        final.note = "every trial failed; see `sweeprun logs` or the trial logs under .sweeprun/"
+    else:
+        final.exit_code = EXIT_OK
+    return final

@@ -1,0 +1,133 @@
+"""Storage URLs: where a sweep lives, resolved in one place.
+
+Precedence: ``--storage`` > ``SWEEPRUN_STORAGE`` > ``storage:`` in sweep.yaml > the default
+journal file ``.sweeprun/journal.log`` (``$SWEEPRUN_DIR`` overrides ``.sweeprun``).
+
+Accepted forms: a journal file path (or ``journal:///path``), ``sqlite:///``, ``postgresql://``,
+``mysql://``, ``redis://``, ``grpc://host:port``. Passwords are masked in every message.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sweeprun.errors import SweepError, mask_url
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
+RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
+
+
+def sweeprun_dir() -> Path:
+    """The directory for the default journal and trial logs."""
+    env = os.environ.get("SWEEPRUN_DIR")
+    return Path(env) if env else Path.cwd() / ".sweeprun"
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    url: str  # as the user wrote it (possibly with a password)
+    kind: str  # journal | sqlite | postgresql | mysql | redis | grpc
+
+    @property
+    def display(self) -> str:
+        return mask_url(self.url)
+
+    @property
+    def is_rdb(self) -> bool:
+        return self.kind in ("sqlite", "postgresql", "mysql")
+
+    @property
+    def journal_path(self) -> Path:
+        assert self.kind == "journal"
+        return Path(self.url.removeprefix("journal://"))
+
+
+def resolve(cli: str | None = None, config: str | None = None) -> StorageSpec:
+    """Pick the storage URL by precedence and classify it."""
+    url = cli or os.environ.get("SWEEPRUN_STORAGE") or config
+    if not url:
+        return StorageSpec(str(sweeprun_dir() / "journal.log"), "journal")
+    return classify(url)
+
+
+def classify(url: str) -> StorageSpec:
+    scheme, sep, _ = url.partition("://")
+    if not sep:
+        return StorageSpec(url, "journal")
+    base = scheme.split("+", 1)[0].lower()
+    if base == "journal":
+        return StorageSpec(url, "journal")
+    if base in ("postgresql", "postgres"):
+        return StorageSpec(url, "postgresql")
+    if base in ("mysql", "mariadb"):
+        return StorageSpec(url, "mysql")
+    if base in ("sqlite", "redis", "grpc"):
+        return StorageSpec(url, base)
+    raise SweepError(
+        f"unknown storage URL scheme '{scheme}://' in {mask_url(url)}\n"
+        "    fix: use a journal file path, sqlite:///file.db, postgresql://, mysql://, "
+        "redis:// or grpc://host:port"
+    )
+
+
+def _sqlalchemy_url(spec: StorageSpec) -> str:
+    scheme, _, rest = spec.url.partition("://")
+    if spec.kind == "postgresql" and "+" not in scheme:
+        return f"postgresql+psycopg://{rest}"
+    if spec.kind == "mysql" and "+" not in scheme:
+        return f"mysql+pymysql://{rest}"
+    return spec.url
+
+
+def open_storage(spec: StorageSpec, *, heartbeat_interval: int | None = None) -> BaseStorage:
+    """Open (and create where needed) the Optuna storage behind ``spec``."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    try:
+        if spec.kind == "journal":
+            from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+            path = spec.journal_path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = JournalFileOpenLock(str(path))
+            return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+        if spec.kind == "redis":
+            from optuna.storages.journal import JournalRedisBackend
+
+            return optuna.storages.JournalStorage(JournalRedisBackend(spec.url))
+        if spec.kind == "grpc":
+            rest = spec.url.partition("://")[2]
+            host, _, port = rest.rpartition(":")
+            return optuna.storages.GrpcStorageProxy(host=host or "localhost", port=int(port))
+        kwargs = {}
+        if spec.kind != "sqlite":
+            kwargs = {"pool_pre_ping": True}
+        return optuna.storages.RDBStorage(
+            _sqlalchemy_url(spec),
+            engine_kwargs=kwargs,
+            heartbeat_interval=heartbeat_interval,
+            grace_period=None if heartbeat_interval is None else max(heartbeat_interval * 4, 20),
+        )
+    except ImportError as exc:
+        extra = {"postgresql": "postgres", "mysql": "mysql", "redis": "redis", "grpc": "grpc"}
+        name = extra.get(spec.kind, spec.kind)
+        raise SweepError(
+            f"storage {spec.display} needs a package that is not installed ({exc.name})\n"
+            f"    fix: pip install 'sweeprun[{name}]'"
+        ) from None
+    except SweepError:
+        raise
+    except Exception as exc:  # connection refused, bad database, permissions ...
+        raise SweepError(f"cannot open storage {spec.display}: {_clean(exc, spec)}") from None
+
+
+def _clean(exc: BaseException, spec: StorageSpec) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text.replace(spec.url, spec.display)

@@ -1,0 +1,137 @@
+"""Create, resume or load a sweep: an Optuna study with its config stored alongside.
+
+The sweep's config is stored as the study user attribute ``sweeprun.config`` (JSON), so
+``sweeprun agent NAME`` on another machine runs the same sweep. ``start`` on an existing name
+resumes when the config is unchanged and refuses when it changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sweeprun import __version__
+from sweeprun.errors import SweepError, did_you_mean
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweeprun.config import SweepConfig
+    from sweeprun.storage import StorageSpec
+
+CONFIG_ATTR = "sweeprun.config"
+VERSION_ATTR = "sweeprun.version"
+
+
+@dataclass
+class Sweep:
+    name: str
+    study: optuna.Study
+    config: SweepConfig
+    storage: StorageSpec
+    resumed: bool
+
+
+def _directions(cfg: SweepConfig) -> list[Any]:
+    if cfg.metrics:
+        return [m.goal for m in cfg.metrics]
+    return [cfg.metric.goal if cfg.metric else "minimize"]
+
+
+def _config_doc(cfg: SweepConfig) -> dict[str, Any]:
+    # round-trip through JSON so stored and fresh documents compare equal
+    return json.loads(json.dumps(cfg.model_dump(mode="json"), sort_keys=True))
+
+
+def _build_study(
+    storage: optuna.storages.BaseStorage, name: str, cfg: SweepConfig
+) -> optuna.Study:
+    import optuna
+
+    from sweeprun.strategies import make_pruner, make_sampler
+
+    goal = cfg.metric.goal if cfg.metric else "minimize"
+    return optuna.load_study(
+        study_name=name,
+        storage=storage,
+        sampler=make_sampler(cfg),
+        pruner=make_pruner(cfg.early_terminate, goal),
+    )
+
+
+def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
+    """Create the sweep, or resume it when the stored config equals ``cfg``."""
+    import optuna
+
+    from sweeprun.storage import open_storage
+
+    storage = open_storage(spec)
+    doc = _config_doc(cfg)
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        study_id = None
+    if study_id is not None:
+        stored = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR)
+        if stored is not None and stored != doc:
+            changed = sorted(k for k in set(stored) | set(doc) if stored.get(k) != doc.get(k))
+            raise SweepError(
+                f"sweep '{name}' already exists in {spec.display} with a different config "
+                f"(changed: {', '.join(changed)})\n"
+                f"    fix: start a new sweep with --name {name}-2 (or change `name:`), "
+                "or restore the original file to resume"
+            )
+        study = _build_study(storage, name, cfg)
+        if stored is None:
+            study.set_user_attr(CONFIG_ATTR, doc)
+        return Sweep(name, study, cfg, spec, resumed=True)
+    with contextlib.suppress(optuna.exceptions.DuplicatedStudyError):  # a concurrent start
+        optuna.create_study(
+            study_name=name, storage=storage, directions=_directions(cfg), load_if_exists=True
+        )
+    study = _build_study(storage, name, cfg)
+    if study.user_attrs.get(CONFIG_ATTR) is None:
+        study.set_user_attr(CONFIG_ATTR, doc)
+        study.set_user_attr(VERSION_ATTR, __version__)
+    return Sweep(name, study, cfg, spec, resumed=False)
+
+
+def load_sweep(spec: StorageSpec, name: str) -> Sweep:
+    """Load an existing sweep by name, with its config read from the storage."""
+    from sweeprun.config import parse_config
+    from sweeprun.storage import open_storage
+
+    storage = open_storage(spec)
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        names = [s.study_name for s in storage.get_all_studies()]
+        hint = did_you_mean(name, names)
+        known = ", ".join(sorted(names)[:20]) or "none"
+        raise SweepError(
+            f"no sweep named '{name}' in {spec.display}"
+            + (f"; {hint}" if hint else "")
+            + f"\n    known sweeps: {known}"
+        ) from None
+    doc = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR)
+    if doc is None:
+        raise SweepError(
+            f"study '{name}' in {spec.display} was not created by sweeprun (no stored config)"
+        )
+    cfg = parse_config(doc, source=f"{spec.display} (sweep '{name}')")
+    return Sweep(name, _build_study(storage, name, cfg), cfg, spec, resumed=True)
+
+
+def enqueue_baselines(sweep: Sweep) -> None:
+    """Queue the ``baseline:`` parameter sets so they run first, marked as baseline."""
+    from sweeprun.space import SearchSpace
+
+    if not sweep.config.baseline:
+        return
+    space = SearchSpace.from_params(sweep.config.parameters)
+    for values in sweep.config.baseline:
+        sweep.study.enqueue_trial(
+            space.from_values(values), user_attrs={"sweeprun.baseline": True}
+        )
