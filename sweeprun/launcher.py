@@ -179,8 +179,11 @@ class Child:
         env = dict(req.env)
         env["SWEEPRUN_REPORT_FD"] = str(rep_w)
         env["SWEEPRUN_REPORT_PIPE"] = f"{st.st_dev}:{st.st_ino}"
-        env.setdefault("SWEEPRUN_REPORT_FILE", str(self._report_file))
-        self._report_file = Path(env["SWEEPRUN_REPORT_FILE"])
+        env["SWEEPRUN_REPORT_FILE"] = str(self._report_file)  # never an inherited one
+        try:  # a retry in the same directory must not replay the reports of the last attempt
+            self._report_offset = self._report_file.stat().st_size
+        except OSError:
+            self._report_offset = 0
         try:
             self._proc = subprocess.Popen(
                 list(req.argv),
@@ -278,7 +281,7 @@ class Child:
         sel = selectors.DefaultSelector()
         for s in streams:
             sel.register(s.fd, selectors.EVENT_READ, s)
-        file_offset = 0
+        file_offset = self._report_offset
         file_partial = b""
         next_poll = 0.0
         try:

@@ -247,6 +247,15 @@ def test_report_file_fallback_when_a_wrapper_closed_the_fd(tmp_path: Path) -> No
     assert run.outcome.returncode == 0, run.outcome.tail
     assert run.lines["report"] == ['{"val_loss": 0.25, "step": 7}']
     assert victim.read_bytes() == b""  # the reused fd number was left alone
+    again = run_program(tmp_path, "closed_fd_reporter.py", str(victim))  # a retry, same dir
+    assert again.lines["report"] == ['{"val_loss": 0.25, "step": 7}']  # no replay
+
+
+def test_an_inherited_report_file_is_not_used(tmp_path: Path) -> None:
+    outer = tmp_path / "outer.jsonl"
+    env = {**os.environ, "SWEEPRUN_REPORT_FILE": str(outer)}
+    run = run_program(tmp_path, "closed_fd_reporter.py", str(tmp_path / "v.txt"), env=env)
+    assert run.lines["report"] == ['{"val_loss": 0.25, "step": 7}'] and not outer.exists()
 
 
 def test_a_failing_callback_does_not_stop_the_draining(tmp_path: Path) -> None:
