@@ -126,6 +126,164 @@ def schema() -> None:
     _dispatch("schema")
 
 
+NameArg = Annotated[str, typer.Argument(help="The sweep name.")]
+
+
+@app.command()
+def status(
+    name: Annotated[
+        str | None, typer.Argument(help="A sweep name (all sweeps if omitted).")
+    ] = None,
+    storage: StorageOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show all sweeps in the storage, or one sweep in detail."""
+    _dispatch("status", name=name, storage=storage, json_out=json_out)
+
+
+@app.command()
+def trials(
+    name: NameArg,
+    storage: StorageOpt = None,
+    state: Annotated[
+        list[str] | None, typer.Option("--state", help="Only these states (repeatable).")
+    ] = None,
+    sort: Annotated[str | None, typer.Option("--sort", help="Sort by a column or metric.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most N rows.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List a sweep's trials: params, value, state, duration, steps, host."""
+    _dispatch(
+        "trials",
+        name=name,
+        storage=storage,
+        state=state,
+        sort=sort,
+        limit=limit,
+        json_out=json_out,
+    )
+
+
+@app.command()
+def best(
+    name: NameArg,
+    storage: StorageOpt = None,
+    top: Annotated[int, typer.Option("--top", help="The K best trials.")] = 1,
+    json_out: JsonOpt = False,
+) -> None:
+    """The best trial(s) and the command that reproduces each."""
+    _dispatch("best", name=name, storage=storage, top=top, json_out=json_out)
+
+
+@app.command()
+def logs(
+    name: NameArg,
+    trial: Annotated[int, typer.Argument(help="Trial number.")],
+    storage: StorageOpt = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow a running trial.")] = False,
+    stderr: Annotated[bool, typer.Option("--stderr", help="Show stderr instead.")] = False,
+) -> None:
+    """Print a trial's output."""
+    _dispatch("logs", name=name, trial=trial, storage=storage, follow=follow, stderr=stderr)
+
+
+@app.command()
+def export(
+    name: NameArg,
+    storage: StorageOpt = None,
+    format: Annotated[str, typer.Option("--format", help="csv, json or jsonl.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file.")] = None,
+    curves: Annotated[bool, typer.Option("--curves", help="Include intermediate values.")] = False,
+) -> None:
+    """Export one row per trial."""
+    _dispatch("export", name=name, storage=storage, format=format, output=output, curves=curves)
+
+
+@app.command()
+def report(
+    name: NameArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
+    storage: StorageOpt = None,
+) -> None:
+    """Write a self-contained HTML report with plots."""
+    _dispatch("report", name=name, storage=storage, output=output)
+
+
+@app.command()
+def dashboard(
+    storage: StorageOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port.")] = 8080,
+) -> None:
+    """Open optuna-dashboard on the sweep storage."""
+    _dispatch("dashboard", storage=storage, host=host, port=port)
+
+
+@app.command()
+def stop(
+    name: NameArg,
+    storage: StorageOpt = None,
+    now: Annotated[bool, typer.Option("--now", help="Stop running trials too.")] = False,
+) -> None:
+    """Make every agent of a sweep finish gracefully."""
+    _dispatch("stop", name=name, storage=storage, now=now)
+
+
+@app.command()
+def serve(
+    storage: StorageOpt = None,
+    host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port.")] = 13000,
+) -> None:
+    """Run Optuna's gRPC storage proxy in front of a database."""
+    _dispatch("serve", storage=storage, host=host, port=port)
+
+
+@app.command()
+def smoke(
+    sweep: Annotated[Path, typer.Argument(help="The sweep.yaml file.")],
+    storage: StorageOpt = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
+    max_trials: Annotated[
+        int | None, typer.Option("--max-trials", help="At most N configurations.")
+    ] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Parallel trials.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Run a small covering set of configurations (for CI)."""
+    _dispatch(
+        "smoke",
+        sweep=sweep,
+        storage=storage,
+        junit=junit,
+        max_trials=max_trials,
+        jobs=jobs,
+        json_out=json_out,
+    )
+
+
+@app.command()
+def lint(
+    sweep: Annotated[Path, typer.Argument(help="The sweep.yaml file.")],
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings are errors.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Warn about hyperparameter-search anti-patterns."""
+    _dispatch("lint", sweep=sweep, strict=strict, json_out=json_out)
+
+
+@app.command()
+def init(
+    template: Annotated[str | None, typer.Option("--template", help="Template name.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")] = Path(
+        "sweep.yaml"
+    ),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented sweep.yaml from a template."""
+    _dispatch("init", template=template, output=output, force=force)
+
+
 def _internal_error(exc: BaseException) -> int:
     fd, path = tempfile.mkstemp(prefix="sweeprun-crash-", suffix=".log")
     with os.fdopen(fd, "w") as fh:
@@ -149,7 +307,7 @@ def _is_usage_error(exc: BaseException) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one error boundary for every command."""
     try:
-        app(args=argv, prog_name="sweeprun", standalone_mode=False)
+        code = app(args=argv, prog_name="sweeprun", standalone_mode=False)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except SweepError as err:
@@ -165,4 +323,4 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()  # type: ignore[attr-defined]
             sys.exit(getattr(exc, "exit_code", 2))
         sys.exit(_internal_error(exc))
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)

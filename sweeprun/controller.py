@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from sweeprun.display import Display
     from sweeprun.study import Sweep
 
-REPORT_INTERVAL = 0.05  # at most ~20 intermediate-value writes per second per trial
+# Intermediate values: every one is written to the storage, except from a program that floods
+# them: after a burst of REPORT_BURST, at most REPORT_RATE per second per trial (the newest
+# value is always written when the trial ends). The full history stays in the trial's logs.
+REPORT_BURST = 500.0
+REPORT_RATE = 50.0
 HOST = socket.gethostname()
 
 
@@ -48,7 +52,8 @@ class Running:
     attempt: int
     grid_index: int | None
     started: float = field(default_factory=time.monotonic)
-    last_report: float = 0.0
+    last_report: float = field(default_factory=time.monotonic)
+    tokens: float = REPORT_BURST
     pending: tuple[float, int] | None = None
     reported_steps: set[int] = field(default_factory=set)
     stop_reason: str | None = None
@@ -245,9 +250,8 @@ class Controller:
                 self._on_metrics(run, payload)
             else:
                 self._on_exit(run, payload)
-        now = time.monotonic()
         for run in list(self.running.values()):
-            if run.pending is not None and now - run.last_report >= REPORT_INTERVAL:
+            if run.pending is not None and self._take_token(run):
                 self._report(run, *run.pending)
         self.display.tick(self.running, self.result)
 
@@ -258,23 +262,35 @@ class Controller:
         latest: tuple[float, int] | None = None
         for ev in events:
             summary.add(ev)
-            if obj is not None and ev.name == obj.name and math.isfinite(ev.value):
-                step = ev.step
-                if step is None:
-                    stats = summary.get(obj.name)
-                    step = len(stats.history) - 1 if stats else 0
-                latest = (ev.value, step)
-        if latest is None or self.multi or run.stop_reason:
-            return
-        self.display.metric(run.number, obj.name if obj else "", latest[0], latest[1])
-        if time.monotonic() - run.last_report >= REPORT_INTERVAL:
-            self._report(run, *latest)
-        else:
-            run.pending = latest
+            if obj is None or ev.name != obj.name or not math.isfinite(ev.value):
+                continue
+            step = ev.step
+            if step is None:
+                stats = summary.get(obj.name)
+                step = len(stats.history) - 1 if stats else 0
+            latest = (ev.value, step)
+            if self.multi or run.stop_reason:
+                continue
+            if self._take_token(run):
+                self._report(run, ev.value, step)
+            else:
+                run.pending = latest
+        if latest is not None and obj is not None:
+            self.display.metric(run.number, obj.name, latest[0], latest[1])
+
+    @staticmethod
+    def _take_token(run: Running) -> bool:
+        """Token bucket: bursts of REPORT_BURST, then REPORT_RATE writes per second."""
+        now = time.monotonic()
+        run.tokens = min(REPORT_BURST, run.tokens + (now - run.last_report) * REPORT_RATE)
+        run.last_report = now
+        if run.tokens >= 1.0:
+            run.tokens -= 1.0
+            return True
+        return False
 
     def _report(self, run: Running, value: float, step: int) -> None:
         run.pending = None
-        run.last_report = time.monotonic()
         if step < 0 or step in run.reported_steps:
             return
         run.reported_steps.add(step)

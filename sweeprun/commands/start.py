@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sweeprun.errors import SweepError
+
+if TYPE_CHECKING:
+    from sweeprun.config import SweepConfig
 
 
 def check_name(name: str) -> str:
@@ -56,6 +62,7 @@ def run(
     from sweeprun.storage import resolve
     from sweeprun.study import create_or_resume, enqueue_baselines
 
+    preview(cfg, sweep_name, 1)  # a bad command template fails here, before anything runs
     spec = resolve(storage, cfg.storage)
     sw = create_or_resume(spec, sweep_name, cfg)
     if not sw.resumed:
@@ -75,38 +82,43 @@ def run(
     )
 
 
-def dry_run_print(cfg: object, name: str, n: int, json_out: bool) -> int:
-    """Print the argv of the first ``n`` trials without launching or recording anything."""
-    import json
-    import tempfile
-
+def first_points(cfg: SweepConfig, n: int) -> list[dict[str, Any]]:
+    """The parameter values of the first ``n`` trials, from an in-memory study."""
     import optuna
 
-    from sweeprun.config import SweepConfig
-    from sweeprun.prepare import prepare_trial
     from sweeprun.space import SearchSpace
     from sweeprun.strategies import make_sampler
 
-    assert isinstance(cfg, SweepConfig)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = SearchSpace.from_params(cfg.parameters)
     if cfg.method == "grid":
-        points = space.grid_points()[:n]
-    else:
-        study = optuna.create_study(sampler=make_sampler(cfg))
-        points = []
-        for b in cfg.baseline[:n]:
-            points.append(space.complete_values(b) if hasattr(space, "complete_values") else b)
-        while len(points) < n:
-            trial = study.ask(space.distributions())
-            points.append(space.to_values(trial.params))
-            study.tell(trial, 0.0)
+        return space.grid_points()[:n]
+    points = [space.complete_values(b) for b in cfg.baseline[:n]]
+    study = optuna.create_study(sampler=make_sampler(cfg))
+    while len(points) < n:
+        trial = study.ask(space.distributions())
+        points.append(space.to_values(trial.params))
+        study.tell(trial, 0.0)
+    return points
+
+
+def preview(cfg: SweepConfig, name: str, n: int) -> list[tuple[dict[str, Any], list[str]]]:
+    """(values, argv) of the first ``n`` trials; raises the user errors a launch would."""
+    from sweeprun.prepare import prepare_trial
+
+    out = []
     with tempfile.TemporaryDirectory(prefix="sweeprun-dry-") as tmp:
-        for i, values in enumerate(points):
+        for i, values in enumerate(first_points(cfg, n)):
             prep = prepare_trial(cfg, sweep=name, number=i, values=values, root=Path(tmp))
-            argv = list(prep.request.argv)
-            if json_out:
-                print(json.dumps({"trial": i, "params": values, "argv": argv}, default=str))
-            else:
-                print(f"trial {i}: {shlex.join(argv)}")
+            out.append((values, list(prep.request.argv)))
+    return out
+
+
+def dry_run_print(cfg: SweepConfig, name: str, n: int, json_out: bool) -> int:
+    """Print the argv of the first ``n`` trials without launching or recording anything."""
+    for i, (values, argv) in enumerate(preview(cfg, name, n)):
+        if json_out:
+            print(json.dumps({"trial": i, "params": values, "argv": argv}, default=str))
+        else:
+            print(f"trial {i}: {shlex.join(argv)}")
     return 0
