@@ -1,0 +1,78 @@
+"""``sweeprun best NAME [--top K]``: the best trial(s), how to reproduce each, and the gain
+over the baseline. With several metrics, rank 1 is the Pareto front and ``--top K`` shows the
+first K fronts."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from sweeprun.errors import SweepError
+
+
+def run(name: str, storage: str | None = None, top: int = 1, json_out: bool = False) -> int:
+    from sweeprun.display import fmt_params
+    from sweeprun.results import (
+        baseline_improvement,
+        best_trials,
+        describe_improvement,
+        load,
+        row_of,
+        state_counts,
+    )
+    from sweeprun.results_table import cell, print_json, seconds
+
+    if top < 1:
+        raise SweepError("--top must be at least 1")
+    loaded = load(storage, name)
+    loaded.require_trials()
+    objectives = loaded.objectives
+    if not objectives:
+        raise SweepError(f"sweep '{name}' has no metric, so no trial is best")
+    ranks = best_trials(loaded.trials, objectives, top)
+    if not ranks:
+        counts = state_counts(loaded.trials)
+        shown = ", ".join(f"{v} {k.lower()}" for k, v in counts.items() if v)
+        raise SweepError(f"sweep '{name}' has no complete trial yet ({shown})")
+    pareto = len(objectives) > 1
+    entries: list[dict[str, Any]] = []
+    for rank, trials in enumerate(ranks, start=1):
+        for t in trials:
+            r = row_of(t)
+            entries.append(
+                {
+                    "rank": rank,
+                    **r.to_json(objectives),
+                    "argv": r.argv,
+                    "command": shlex.join(r.argv) if r.argv else None,
+                    "log_dir": r.log_dir,
+                }
+            )
+    imp = baseline_improvement(loaded.trials, objectives)
+    if json_out:
+        print_json(
+            {
+                "sweep": name,
+                "metrics": [{"name": o.name, "goal": o.goal} for o in objectives],
+                "pareto": pareto,
+                "best": entries,
+                "baseline": imp,
+            }
+        )
+        return 0
+    if pareto:
+        print(f"sweep {name}: Pareto front of {', '.join(o.name for o in objectives)}")
+    for e in entries:
+        vals = " ".join(f"{k}={cell(v)}" for k, v in (e["values"] or {}).items())
+        head = f"rank {e['rank']}: " if top > 1 or pareto else ""
+        tag = " (baseline)" if e["baseline"] else ""
+        print(f"{head}trial {e['number']}{tag}: {vals}  ({seconds(e['duration'])})")
+        print(f"  params:    {fmt_params(e['params'])}")
+        if e["command"]:
+            print(f"  reproduce: {e['command']}")
+    if imp:
+        print("improvement over baseline:")
+        goals = {o.name: o.goal for o in objectives}
+        for metric, data in imp.items():
+            print("  " + describe_improvement(metric, data, goals[metric]))
+    return 0
