@@ -51,7 +51,7 @@ def _fresh_run(sweep: Path, extra: list[str] | None = None) -> tuple[float, int]
 
 def b1_python(n: int, rounds: int) -> list[str]:
     d = tmpdir()
-    sweep = _trivial_sweep(d, n, "program: trivial.py")
+    sweep = _trivial_sweep(d, n, f"program: {d / 'trivial.py'}")
     ours, theirs = alternate(
         lambda: _fresh_run(sweep)[0],
         lambda: _hand(n, [sys.executable, str(d / "trivial.py")], d),
@@ -93,7 +93,7 @@ def b3_ingestion(lines: int, rounds: int) -> list[str]:
     )
     write(
         d / "sweep.yaml",
-        "name: flood\nmethod: random\nmetric: {name: loss}\nrun_cap: 1\nprogram: flood.py\n"
+        "name: flood\nmethod: random\nmetric: {name: loss}\nrun_cap: 1\nprogram: " + str(d / "flood.py") + "\n"
         "parameters:\n  x: {values: [1]}\n",
     )
 
@@ -155,7 +155,7 @@ def b4_parallel(n: int, rounds: int) -> list[str]:
     write(d / "sleep.py", "import time\ntime.sleep(0.5)\nprint('{\"loss\": 1}')\n")
     sweep = write(
         d / "sweep.yaml",
-        f"name: par\nmethod: random\nmetric: {{name: loss}}\nrun_cap: {n}\nprogram: sleep.py\n"
+        f"name: par\nmethod: random\nmetric: {{name: loss}}\nrun_cap: {n}\nprogram: {d / 'sleep.py'}\n"
         "parameters:\n  x: {min: 0.0, max: 1.0}\n",
     )
     out = []
@@ -178,7 +178,7 @@ def b4_parallel(n: int, rounds: int) -> list[str]:
 
 def b7_startup(rounds: int) -> list[str]:
     d = tmpdir()
-    sweep = _trivial_sweep(d, 1, "program: trivial.py")
+    sweep = _trivial_sweep(d, 1, f"program: {d / 'trivial.py'}")
 
     def timed(argv: list[str]) -> float:
         t0 = time.perf_counter()

@@ -229,15 +229,24 @@ def wandb_config_yaml(params: Mapping[str, Any]) -> str:
     Format (``wandb.sdk.lib.config_util.save_config_file_from_dict``): ``wandb_version: 1``,
     a blank line, then ``name: {value: v}`` per top-level parameter, block style, in order.
     """
-    import yaml
-
     text = "wandb_version: 1\n"
     if params:
-        body = {k: {"value": _plain(v)} for k, v in params.items()}
-        text += "\n" + yaml.safe_dump(
-            body, default_flow_style=False, allow_unicode=True, sort_keys=False
+        text += "\n" + "".join(
+            f"{_yaml_key(str(k))}:\n  value: {json.dumps(_plain(v), ensure_ascii=False)}\n"
+            for k, v in params.items()
         )
     return text
+
+
+_BARE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_YAML_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
+def _yaml_key(key: str) -> str:
+    """A mapping key as YAML (JSON is YAML): bare when safe, quoted otherwise."""
+    if _BARE_KEY.fullmatch(key) and key.lower() not in _YAML_WORDS:
+        return key
+    return json.dumps(key, ensure_ascii=False)
 
 
 def _plain(value: Any) -> Any:

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from sweeprun import budget as budget_mod
+from sweeprun.attrs import set_user_attrs
 from sweeprun.gpus import GpuPool
 from sweeprun.launcher import Child, ChildOutcome
 from sweeprun.metrics import MetricEvent, MetricParser, Summary
@@ -194,11 +195,6 @@ class Controller:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise exc
         req = prepared.request
-        storage, tid = self.study._storage, trial._trial_id
-        storage.set_trial_user_attr(tid, "sweeprun.owner", self.owner)
-        storage.set_trial_user_attr(tid, "sweeprun.params", values)
-        storage.set_trial_user_attr(tid, "sweeprun.argv", list(req.argv))
-        storage.set_trial_user_attr(tid, "sweeprun.log_dir", str(prepared.trial_dir))
         summary = Summary()
         parser = MetricParser(
             [m.name for m in self.metrics], self.cfg.report.format, self.cfg.report.pattern
@@ -221,9 +217,16 @@ class Controller:
             put(("x", number, outcome))
 
         child = Child.start(req, on_lines, on_exit)
+        launch_attrs: dict[str, Any] = {
+            "sweeprun.owner": self.owner,
+            "sweeprun.params": values,
+            "sweeprun.argv": list(req.argv),
+            "sweeprun.log_dir": str(prepared.trial_dir),
+            "sweeprun.host": HOST,
+        }
         if child.pid is not None:
-            storage.set_trial_user_attr(tid, "sweeprun.pid", child.pid)
-            storage.set_trial_user_attr(tid, "sweeprun.host", HOST)
+            launch_attrs["sweeprun.pid"] = child.pid
+        set_user_attrs(self.study._storage, trial._trial_id, launch_attrs)
         self.running[number] = Running(
             trial, number, values, child, summary, gpus, attempt, grid_index
         )
@@ -311,13 +314,15 @@ class Controller:
         verdict = classify(outcome, run.summary, self.metrics)
         retry = self._should_retry(run, verdict)
         counted = not (verdict.requeue or retry)
-        storage, tid = self.study._storage, run.trial._trial_id
-        storage.set_trial_user_attr(tid, "sweeprun.exit_code", outcome.returncode)
-        storage.set_trial_user_attr(tid, "sweeprun.duration", round(outcome.duration, 3))
-        storage.set_trial_user_attr(tid, "sweeprun.counted", counted)
+        end_attrs: dict[str, Any] = {
+            "sweeprun.exit_code": outcome.returncode,
+            "sweeprun.duration": round(outcome.duration, 3),
+            "sweeprun.counted": counted,
+        }
         if verdict.reason and verdict.state != PRUNED:
-            storage.set_trial_user_attr(tid, "sweeprun.reason", verdict.reason)
-            storage.set_trial_user_attr(tid, "sweeprun.tail", list(outcome.tail))
+            end_attrs["sweeprun.reason"] = verdict.reason
+            end_attrs["sweeprun.tail"] = list(outcome.tail)
+        set_user_attrs(self.study._storage, run.trial._trial_id, end_attrs)
         state = {
             COMPLETE: optuna.trial.TrialState.COMPLETE,
             PRUNED: optuna.trial.TrialState.PRUNED,

@@ -76,10 +76,11 @@ class ChildOutcome:
 class _Stream:
     """One pipe: its log file, incremental UTF-8 decoding and the partial last line."""
 
-    def __init__(self, name: str, fd: int, log: BinaryIO) -> None:
+    def __init__(self, name: str, fd: int, path: Path) -> None:
         self.name = name
         self.fd = fd
-        self.log = log
+        self.path = path
+        self.log: BinaryIO | None = None  # created on the first byte: no empty files to make
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.partial: list[str] = []
         self.partial_len = 0
@@ -206,9 +207,9 @@ class Child:
                     os.close(fd)
         self.pid = self.pgid = self._proc.pid
         streams = [
-            _Stream("stdout", out_r, open(req.stdout_path, "ab")),  # noqa: SIM115
-            _Stream("stderr", err_r, open(req.stderr_path, "ab")),  # noqa: SIM115
-            _Stream("report", rep_r, open(report_log, "ab")),  # noqa: SIM115
+            _Stream("stdout", out_r, req.stdout_path),
+            _Stream("stderr", err_r, req.stderr_path),
+            _Stream("report", rep_r, report_log),
         ]
         reader = threading.Thread(target=self._read, args=(streams,), daemon=True)
         reader.start()
@@ -296,6 +297,8 @@ class Child:
                     except OSError:
                         data = b""
                     if data:
+                        if stream.log is None:
+                            stream.log = open(stream.path, "ab")  # noqa: SIM115
                         stream.log.write(data)
                         stream.log.flush()
                     else:
@@ -314,7 +317,8 @@ class Child:
             sel.close()
             for s in streams:
                 os.close(s.fd)
-                s.log.close()
+                if s.log is not None:
+                    s.log.close()
 
     def _poll_report_file(
         self, offset: int, partial: bytes, final: bool = False

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeprun.command import args_json_text, build_argv, trial_env, wandb_config_yaml
+from sweeprun.command import (
+    args_json_text,
+    build_argv,
+    trial_env,
+    uses_args_json_file,
+    wandb_config_yaml,
+)
 from sweeprun.launcher import TrialRequest
 
 if TYPE_CHECKING:
@@ -65,7 +71,8 @@ def prepare_trial(
     param_path = trial_dir / f"config-{run_id}.yaml"
     _private_write(param_path, wandb_config_yaml(values))
     json_path = trial_dir / "params.json"
-    _private_write(json_path, args_json_text(values))
+    if uses_args_json_file(cfg.command):
+        _private_write(json_path, args_json_text(values))
     env_extra = dict(cfg.trial.env)
     if extra_env:
         env_extra.update(extra_env)

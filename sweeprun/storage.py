@@ -92,12 +92,14 @@ def open_storage(spec: StorageSpec, *, heartbeat_interval: int | None = None) ->
 
     try:
         if spec.kind == "journal":
-            from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+            from optuna.storages.journal import JournalFileBackend
+
+            from sweeprun.journal_lock import FlockLock
 
             path = spec.journal_path
             path.parent.mkdir(parents=True, exist_ok=True)
-            lock = JournalFileOpenLock(str(path))
-            return optuna.storages.JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+            backend = JournalFileBackend(str(path), lock_obj=FlockLock(str(path)))
+            return optuna.storages.JournalStorage(backend)
         if spec.kind == "redis":
             from optuna.storages.journal import JournalRedisBackend
 
