@@ -6,13 +6,15 @@ do not, and their parameters are re-queued. The cap is the smallest of ``run_cap
 ``budget.trials`` and ``--max-trials``; a grid also ends when every point has run.
 
 The counts are read from the storage at start and at most every ``REFRESH`` seconds (other
-agents may be running the same sweep), and kept up to date locally in between.
+agents may be running the same sweep), and kept up to date locally in between. A grid's
+points are all queued when the sweep is created (``enqueue_grid``); agents pop them
+atomically, so no point runs twice, and the grid ends when none is waiting.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import optuna
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from sweeprun.space import SearchSpace
 
 REFRESH = 2.0
+STOP_ATTR = "sweeprun.stop"
 
 
 def is_counted(trial: optuna.trial.FrozenTrial) -> bool:
@@ -30,7 +33,9 @@ def is_counted(trial: optuna.trial.FrozenTrial) -> bool:
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     if trial.state == TrialState.FAIL:
-        return bool(trial.user_attrs.get("sweeprun.counted", True))
+        # failed by its own agent: that agent says whether it counts; failed by a reaper or a
+        # stale heartbeat (no attribute): orphaned, re-queued, not counted
+        return bool(trial.user_attrs.get("sweeprun.counted", False))
     return False
 
 
@@ -41,10 +46,9 @@ class Budget:
         self.study = study
         caps = [c for c in (cfg.run_cap, cfg.budget.trials, cap) if c]
         self.cap = min(caps) if caps else None
-        self.grid: list[dict[str, Any]] | None = (
-            space.grid_points() if cfg.method == "grid" else None
-        )
+        self.grid = cfg.method == "grid"
         self.space = space
+        self.stop_request: str | None = None
         self.counted = 0
         self.running = 0
         self.waiting = 0
@@ -70,34 +74,27 @@ class Budget:
             if idx is not None:
                 taken.add(int(idx))
         self.counted, self.running, self.waiting, self.taken = counted, running, waiting, taken
+        stop = self.study._storage.get_study_user_attrs(self.study._study_id).get(STOP_ATTR)
+        self.stop_request = stop.get("mode") if isinstance(stop, dict) else None
         self._last_refresh = time.monotonic()
 
-    def exhausted(self, local_running: int) -> str | None:
+    def maybe_refresh(self) -> None:
         if time.monotonic() - self._last_refresh > REFRESH:
             self.refresh()
+
+    def exhausted(self, local_running: int) -> str | None:
+        self.maybe_refresh()
         in_flight = max(self.running, local_running)
         if self.cap is not None and self.counted + in_flight >= self.cap:
             return f"trial budget of {self.cap} reached"
-        if self.grid is not None and self.waiting <= 0 and len(self.taken) >= len(self.grid):
-            return f"grid exhausted ({len(self.grid)} points)"
-        return None
-
-    def next_grid_enqueue(self) -> int | None:
-        """For a grid, enqueue the next free point (W&B order) unless one is waiting."""
-        if self.grid is None or self.waiting > 0:
-            self.waiting = max(0, self.waiting - 1)
-            return None
-        for idx in range(len(self.grid)):
-            if idx not in self.taken:
-                self.study.enqueue_trial(
-                    self.space.from_values(self.grid[idx]),
-                    user_attrs={"sweeprun.grid_index": idx},
-                    skip_if_exists=False,
-                )
-                return idx
+        if self.grid and self.waiting <= 0:
+            self.refresh()  # another agent may have re-queued a point
+            if self.waiting <= 0:
+                return "grid exhausted: every point has run"
         return None
 
     def launched(self, grid_index: int | None) -> None:
+        self.waiting = max(0, self.waiting - 1)
         self.running += 1
         if grid_index is not None:
             self.taken.add(grid_index)
@@ -108,3 +105,15 @@ class Budget:
             self.counted += 1
         else:  # re-queued: the waiting copy holds its parameters (and grid index)
             self.waiting += 1
+
+
+def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
+    """Queue every grid point in W&B order (once, when the sweep is created)."""
+    points = space.grid_points()
+    for idx, values in enumerate(points):
+        study.enqueue_trial(
+            space.from_values(values),
+            user_attrs={"sweeprun.grid_index": idx},
+            skip_if_exists=False,
+        )
+    return len(points)

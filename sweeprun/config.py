@@ -290,6 +290,9 @@ class Budget(_Model):
 
     trials: Int | None = Field(None, gt=0, description="Stop after this many trials.")
     time: Duration | None = Field(None, gt=0, description="Stop starting trials after this.")
+    deadline: Duration | None = Field(
+        None, gt=0, description="Hard deadline: stop running trials too after this long."
+    )
 
 
 class TrialSettings(_Model):
@@ -300,6 +303,12 @@ class TrialSettings(_Model):
     kill_grace: Duration = Field(10.0, ge=0, description="SIGTERM → SIGKILL delay.")
     env: TextMap = Field(default_factory=dict, description="Extra environment variables.")
     cwd: str | None = Field(None, description="Working directory of each trial.")
+    heartbeat: Duration = Field(
+        10.0, gt=0, description="How often an agent renews the lease of its running trials."
+    )
+    lease_grace: Duration = Field(
+        60.0, gt=0, description="A running trial whose lease is this stale is failed and re-run."
+    )
 
 
 class Resources(_Model):

@@ -22,10 +22,20 @@ from sweeprun import budget as budget_mod
 from sweeprun.attrs import set_user_attrs
 from sweeprun.gpus import GpuPool
 from sweeprun.launcher import Child, ChildOutcome
+from sweeprun.liveness import LEASE_ATTR, Keeper, enable_rdb_heartbeat
 from sweeprun.metrics import MetricEvent, MetricParser, Summary
-from sweeprun.outcome import COMPLETE, FAIL, INTERRUPTED, PRUNED, Verdict, classify
+from sweeprun.outcome import (
+    COMPLETE,
+    DEADLINE,
+    FAIL,
+    INTERRUPTED,
+    PRUNED,
+    STOPPED,
+    Verdict,
+    classify,
+)
 from sweeprun.prepare import prepare_trial
-from sweeprun.recovery import owner_tag, recover_orphans
+from sweeprun.recovery import StaleCallback, owner_tag, recover_orphans
 from sweeprun.space import SearchSpace
 
 if TYPE_CHECKING:
@@ -52,6 +62,7 @@ class Running:
     gpus: list[str]
     attempt: int
     grid_index: int | None
+    slot: int = 0
     started: float = field(default_factory=time.monotonic)
     last_report: float = field(default_factory=time.monotonic)
     tokens: float = REPORT_BURST
@@ -67,6 +78,7 @@ class RunResult:
     pruned: int = 0
     failed: int = 0
     interrupted: bool = False
+    stopped: bool = False
     policy_failure: str | None = None
     stop_note: str | None = None
 
@@ -105,7 +117,10 @@ class Controller:
 
         self.prunes = not isinstance(self.study.pruner, optuna.pruners.NopPruner)
         self.budget = budget_mod.Budget(self.study, self.cfg, cap=cap, space=self.space)
-        self.deadline = None if time_budget is None else time.monotonic() + time_budget
+        now = time.monotonic()
+        self.deadline = None if time_budget is None else now + time_budget
+        hard = self.cfg.budget.deadline
+        self.hard_deadline = None if hard is None else now + hard
         self.gpus = GpuPool(gpus or [], self.cfg.resources.gpus_per_trial)
         self.events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         self.running: dict[int, Running] = {}
@@ -115,26 +130,86 @@ class Controller:
         self.consecutive_failures = 0
         self._interrupts = 0
         self._waiting_gpu_noted = False
+        self._stale: StaleCallback | None = None
+        self._next_reap = 0.0
+        self._trial_info = self._sampler_info()
 
     # ---- main loop ---------------------------------------------------------------------
     def run(self) -> RunResult:
-        recovered = recover_orphans(self.study, self.space)
-        if recovered:
-            self.display.note(f"recovered {recovered} orphaned trial(s); their parameters re-run")
+        trial_cfg = self.cfg.trial
+        stale = StaleCallback(self.space)
+        if enable_rdb_heartbeat(self.study, trial_cfg.heartbeat, trial_cfg.lease_grace, stale):
+            self._stale = stale
+        keeper = Keeper(
+            self.study,
+            lambda: [r.trial._trial_id for r in list(self.running.values())],
+            trial_cfg.heartbeat,
+            trial_cfg.lease_grace,
+        )
+        keeper.start()
         old = self._install_signals()
         try:
+            self._reap()
             while True:
                 self._fill_slots()
                 if not self.running:
                     break
                 self._wait()
+                self._check_deadline()
+                self.budget.maybe_refresh()
+                self._check_stop()
         except BaseException:
             self._stop_all(INTERRUPTED)
             self._drain_exits(timeout=30)
             raise
         finally:
+            keeper.stop()
             self._restore_signals(old)
         return self.result
+
+    def _reap(self) -> None:
+        """Fail and re-queue trials of dead agents (at start, then every heartbeat)."""
+        now = time.monotonic()
+        if now < self._next_reap:
+            return
+        self._next_reap = now + self.cfg.trial.heartbeat
+        n = recover_orphans(self.study, self.space, self.cfg.trial.lease_grace, stale=self._stale)
+        if n:
+            self.budget.refresh()
+            self.display.note(f"recovered {n} orphaned trial(s); their parameters run again")
+
+    def _check_stop(self) -> bool:
+        """Honour `sweeprun stop NAME` (graceful) and `sweeprun stop NAME --now`."""
+        stop = self.budget.stop_request
+        if stop is None:
+            return False
+        if not self.result.stopped:
+            self.result.stopped = True
+            self._stop_launching("stopped by `sweeprun stop`")
+            self.draining = True
+        if stop == "now" and any(r.stop_reason is None for r in self.running.values()):
+            self._stop_all(STOPPED)
+        return True
+
+    def _check_deadline(self) -> None:
+        if self.hard_deadline is None or time.monotonic() < self.hard_deadline:
+            return
+        if not self.draining or any(r.stop_reason is None for r in self.running.values()):
+            self._stop_launching("budget.deadline reached")
+            self._stop_all(DEADLINE)
+
+    def _sampler_info(self) -> dict[str, Any]:
+        import optuna
+
+        from sweeprun import __version__
+
+        return {
+            "method": self.cfg.method,
+            "sampler": type(self.study.sampler).__name__,
+            "seed": self.cfg.seed,
+            "sweeprun": __version__,
+            "optuna": optuna.__version__,
+        }
 
     def _can_launch(self) -> bool:
         if self.draining or self.result.policy_failure:
@@ -144,7 +219,10 @@ class Controller:
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self._stop_launching("time budget reached")
             return False
+        self._reap()
         reason = self.budget.exhausted(len(self.running))
+        if self._check_stop():
+            return False
         if reason:
             self._stop_launching(reason)
             return False
@@ -170,11 +248,20 @@ class Controller:
     def _launch(self, gpus: list[str]) -> None:
         import optuna
 
-        grid_index = self.budget.next_grid_enqueue()
         trial = self.study.ask(self.space.distributions())
         attrs = trial.user_attrs
-        if grid_index is None:
-            grid_index = attrs.get("sweeprun.grid_index")
+        grid_index = attrs.get("sweeprun.grid_index")
+        if self.budget.grid and grid_index is None and not attrs.get("sweeprun.baseline"):
+            # another agent took the last waiting point between our count and our ask
+            set_user_attrs(
+                self.study._storage,
+                trial._trial_id,
+                {"sweeprun.counted": False, "sweeprun.reason": "no grid point left"},
+            )
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.gpus.release(gpus)
+            self.budget.waiting = 0
+            return
         values = self.space.to_values(trial.params)
         number = trial.number
         attempt = int(attrs.get("sweeprun.attempt", 1))
@@ -223,16 +310,20 @@ class Controller:
             "sweeprun.argv": list(req.argv),
             "sweeprun.log_dir": str(prepared.trial_dir),
             "sweeprun.host": HOST,
+            "sweeprun.sampler": self._trial_info,
+            LEASE_ATTR: time.time() + self.cfg.trial.lease_grace,
         }
         if child.pid is not None:
             launch_attrs["sweeprun.pid"] = child.pid
         set_user_attrs(self.study._storage, trial._trial_id, launch_attrs)
+        used = {r.slot for r in self.running.values()}
+        slot = min(i for i in range(self.jobs + 1) if i not in used)
         self.running[number] = Running(
-            trial, number, values, child, summary, gpus, attempt, grid_index
+            trial, number, values, child, summary, gpus, attempt, grid_index, slot
         )
         self.result.launched += 1
         self.budget.launched(grid_index)
-        self.display.launched(number, values, list(req.argv), gpus)
+        self.display.launched(number, values, list(req.argv), gpus, slot)
 
     def _wait(self) -> None:
         try:

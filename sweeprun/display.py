@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from sweeprun.launcher import ChildOutcome
     from sweeprun.outcome import Verdict
+
+
+HOST = socket.gethostname()
 
 
 def fmt_value(v: Any) -> str:
@@ -60,10 +64,10 @@ class Display:
         self._line(f"note: {text}")
 
     def launched(
-        self, number: int, values: dict[str, Any], argv: list[str], gpus: list[str]
+        self, number: int, values: dict[str, Any], argv: list[str], gpus: list[str], slot: int
     ) -> None:
         gpu = f" gpus={','.join(gpus)}" if gpus else ""
-        self._line(f"trial {number} started{gpu}: {fmt_params(values)}")
+        self._line(f"trial {number} started on {HOST} slot {slot}{gpu}: {fmt_params(values)}")
 
     def metric(self, number: int, name: str, value: float, step: int) -> None:
         pass
@@ -106,7 +110,7 @@ class QuietDisplay(Display):
         pass
 
     def launched(
-        self, number: int, values: dict[str, Any], argv: list[str], gpus: list[str]
+        self, number: int, values: dict[str, Any], argv: list[str], gpus: list[str], slot: int
     ) -> None:
         pass
 
@@ -124,9 +128,11 @@ class JsonDisplay(Display):
         self._emit("note", text=text)
 
     def launched(
-        self, number: int, values: dict[str, Any], argv: list[str], gpus: list[str]
+        self, number: int, values: dict[str, Any], argv: list[str], gpus: list[str], slot: int
     ) -> None:
-        self._emit("launched", trial=number, params=values, argv=argv, gpus=gpus)
+        self._emit(
+            "launched", trial=number, params=values, argv=argv, gpus=gpus, host=HOST, slot=slot
+        )
 
     def finished(
         self, number: int, verdict: Verdict, outcome: ChildOutcome, values: dict[str, Any]

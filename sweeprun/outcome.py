@@ -22,6 +22,10 @@ FAIL = "FAIL"
 
 INTERRUPTED = "interrupted"
 ORPHANED = "orphaned"
+STOPPED = "stopped by `sweeprun stop --now`"
+DEADLINE = "budget.deadline reached"
+#: trials ended by these reasons do not count toward the budget; their parameters run again
+REQUEUE_REASONS = frozenset({INTERRUPTED, ORPHANED, STOPPED, DEADLINE})
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class Verdict:
     @property
     def requeue(self) -> bool:
         """Interrupted and orphaned trials do not count; their parameters run again."""
-        return self.state == FAIL and self.reason in (INTERRUPTED, ORPHANED)
+        return self.state == FAIL and self.reason in REQUEUE_REASONS
 
 
 def signal_name(num: int) -> str:
@@ -56,8 +60,8 @@ def objective_values(summary: Summary, metrics: list[MetricSpec]) -> list[float]
 def classify(out: ChildOutcome, summary: Summary, metrics: list[MetricSpec]) -> Verdict:
     if out.stopped == "pruned":
         return Verdict(PRUNED, None, "pruned")
-    if out.stopped == INTERRUPTED:
-        return Verdict(FAIL, None, INTERRUPTED)
+    if out.stopped in REQUEUE_REASONS:
+        return Verdict(FAIL, None, out.stopped)
     if out.error:
         return Verdict(FAIL, None, out.error)
     if out.timed_out:

@@ -7,7 +7,6 @@ resumes when the config is unchanged and refuses when it changed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -83,19 +82,42 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
                 f"    fix: start a new sweep with --name {name}-2 (or change `name:`), "
                 "or restore the original file to resume"
             )
+        if stored is None:  # the creator has not stored its config yet: wait for it
+            import time
+
+            for _ in range(100):
+                time.sleep(0.05)
+                stored = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR)
+                if stored is not None:
+                    return create_or_resume(spec, name, cfg)
+            raise SweepError(
+                f"study '{name}' in {spec.display} exists but was not created by sweeprun"
+            )
         study = _build_study(storage, name, cfg)
-        if stored is None:
-            study.set_user_attr(CONFIG_ATTR, doc)
         return Sweep(name, study, cfg, spec, resumed=True)
-    with contextlib.suppress(optuna.exceptions.DuplicatedStudyError):  # a concurrent start
-        optuna.create_study(
-            study_name=name, storage=storage, directions=_directions(cfg), load_if_exists=True
-        )
+    _build_study_check(cfg)  # a bad sampler or pruner option: refuse before creating anything
+    try:
+        optuna.create_study(study_name=name, storage=storage, directions=_directions(cfg))
+    except optuna.exceptions.DuplicatedStudyError:  # a concurrent start created it first
+        return create_or_resume(spec, name, cfg)
     study = _build_study(storage, name, cfg)
-    if study.user_attrs.get(CONFIG_ATTR) is None:
-        study.set_user_attr(CONFIG_ATTR, doc)
-        study.set_user_attr(VERSION_ATTR, __version__)
-    return Sweep(name, study, cfg, spec, resumed=False)
+    study.set_user_attr(CONFIG_ATTR, doc)
+    study.set_user_attr(VERSION_ATTR, __version__)
+    sweep = Sweep(name, study, cfg, spec, resumed=False)
+    enqueue_baselines(sweep)
+    if cfg.method == "grid":
+        from sweeprun.budget import enqueue_grid
+        from sweeprun.space import SearchSpace
+
+        enqueue_grid(study, SearchSpace.from_params(cfg.parameters))
+    return sweep
+
+
+def _build_study_check(cfg: SweepConfig) -> None:
+    from sweeprun.strategies import make_pruner, make_sampler
+
+    make_sampler(cfg)
+    make_pruner(cfg.early_terminate, cfg.metric.goal if cfg.metric else "minimize")
 
 
 def load_sweep(spec: StorageSpec, name: str) -> Sweep:
@@ -135,3 +157,21 @@ def enqueue_baselines(sweep: Sweep) -> None:
         sweep.study.enqueue_trial(
             space.from_values(values), user_attrs={"sweeprun.baseline": True}
         )
+
+
+STOP_ATTR = "sweeprun.stop"
+
+
+def request_stop(sweep: Sweep, mode: str) -> None:
+    """Ask every agent of the sweep to stop: ``graceful`` (finish running trials) or ``now``."""
+    import time
+
+    sweep.study.set_user_attr(STOP_ATTR, {"mode": mode, "at": time.time()})
+
+
+def clear_stop(sweep: Sweep) -> bool:
+    """``start`` on a stopped sweep resumes it; True when a stop request was cleared."""
+    if sweep.study.user_attrs.get(STOP_ATTR) is None:
+        return False
+    sweep.study.set_user_attr(STOP_ATTR, None)
+    return True

@@ -60,18 +60,19 @@ def run(
     from sweeprun.display import make_display
     from sweeprun.runner import run_agent
     from sweeprun.storage import resolve
-    from sweeprun.study import create_or_resume, enqueue_baselines
+    from sweeprun.study import clear_stop, create_or_resume
 
     preview(cfg, sweep_name, 1)  # a bad command template fails here, before anything runs
     spec = resolve(storage, cfg.storage)
     sw = create_or_resume(spec, sweep_name, cfg)
-    if not sw.resumed:
-        enqueue_baselines(sw)
+    cleared = sw.resumed and clear_stop(sw)
     caps = [c for c in (cfg.run_cap, cfg.budget.trials, max_trials) if c]
     display = make_display(json_out, quiet, min(caps) if caps else None)
     if not (quiet or json_out):
         verb = "resuming" if sw.resumed else "created"
         display.note(f"{verb} sweep '{sweep_name}' in {spec.display}")
+        if cleared:
+            display.note("the sweep had been stopped with `sweeprun stop`; resuming it")
     return run_agent(
         sw,
         display,
