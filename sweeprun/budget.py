@@ -26,6 +26,12 @@ REFRESH = 2.0
 STOP_ATTR = "sweeprun.stop"
 
 
+def reaches(value: float, target: float | None, goal: str) -> bool:
+    if target is None:
+        return False
+    return value <= target if goal == "minimize" else value >= target
+
+
 def is_counted(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a finished trial counts toward the budget."""
     from optuna.trial import TrialState
@@ -45,10 +51,14 @@ class Budget:
     ) -> None:
         self.study = study
         caps = [c for c in (cfg.run_cap, cfg.budget.trials, cap) if c]
+        if cfg.method == "bruteforce" and space.size is not None:
+            caps.append(space.size)  # every point once; Optuna's sampler cannot stop ask/tell
         self.cap = min(caps) if caps else None
         self.grid = cfg.method == "grid"
         self.space = space
         self.stop_request: str | None = None
+        self.metric = cfg.metric if cfg.metric and cfg.metric.target is not None else None
+        self.target_reached = False
         self.counted = 0
         self.running = 0
         self.waiting = 0
@@ -69,6 +79,10 @@ class Budget:
                 waiting += 1
             elif is_counted(t):
                 counted += 1
+                if self.metric is not None and t.state == TrialState.COMPLETE and t.values:
+                    self.target_reached |= reaches(
+                        t.values[0], self.metric.target, self.metric.goal
+                    )
             else:
                 continue
             if idx is not None:
@@ -84,6 +98,8 @@ class Budget:
 
     def exhausted(self, local_running: int) -> str | None:
         self.maybe_refresh()
+        if self.target_reached and self.metric is not None:
+            return f"metric.target {self.metric.target} reached"
         in_flight = max(self.running, local_running)
         if self.cap is not None and self.counted + in_flight >= self.cap:
             return f"trial budget of {self.cap} reached"

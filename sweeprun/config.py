@@ -517,6 +517,14 @@ def _cross_problems(cfg: SweepConfig) -> Iterator[str]:
                     f"grid needs discrete values: use `values:` or `q_uniform`, or change "
                     f"method (distribution '{spec.dist}' is continuous)",
                 )
+    if cfg.method == "bruteforce":
+        for path, spec in iter_parameters(cfg.parameters):
+            if spec.dist not in ("constant", "categorical", "int_uniform"):
+                yield at_key(
+                    path,
+                    "bruteforce enumerates discrete values only: use `values:` or integer "
+                    f"`min`/`max`, or change method (distribution '{spec.dist}')",
+                )
     for i, entry in enumerate(cfg.baseline):
         yield from _baseline_problems(entry, cfg.parameters, ("baseline", i))
 

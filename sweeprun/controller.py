@@ -10,19 +10,18 @@ from __future__ import annotations
 import math
 import queue
 import signal
-import socket
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from sweeprun import budget as budget_mod
 from sweeprun.attrs import set_user_attrs
+from sweeprun.budget import reaches
 from sweeprun.gpus import GpuPool
 from sweeprun.launcher import Child, ChildOutcome
-from sweeprun.liveness import LEASE_ATTR, Keeper, enable_rdb_heartbeat
+from sweeprun.liveness import Keeper, enable_rdb_heartbeat
 from sweeprun.metrics import MetricEvent, MetricParser, Summary
 from sweeprun.outcome import (
     COMPLETE,
@@ -37,50 +36,20 @@ from sweeprun.outcome import (
 from sweeprun.prepare import prepare_trial
 from sweeprun.recovery import StaleCallback, owner_tag, recover_orphans
 from sweeprun.space import SearchSpace
+from sweeprun.trialrun import (
+    Running,
+    RunResult,
+    child_callbacks,
+    end_attrs,
+    launch_attrs,
+    requeue_run,
+    take_token,
+    tell,
+)
 
 if TYPE_CHECKING:
-    import optuna
-
     from sweeprun.display import Display
     from sweeprun.study import Sweep
-
-# Intermediate values: every one is written to the storage, except from a program that floods
-# them: after a burst of REPORT_BURST, at most REPORT_RATE per second per trial (the newest
-# value is always written when the trial ends). The full history stays in the trial's logs.
-REPORT_BURST = 500.0
-REPORT_RATE = 50.0
-HOST = socket.gethostname()
-
-
-@dataclass
-class Running:
-    trial: optuna.Trial
-    number: int
-    values: dict[str, Any]
-    child: Child
-    summary: Summary
-    gpus: list[str]
-    attempt: int
-    grid_index: int | None
-    slot: int = 0
-    started: float = field(default_factory=time.monotonic)
-    last_report: float = field(default_factory=time.monotonic)
-    tokens: float = REPORT_BURST
-    pending: tuple[float, int] | None = None
-    reported_steps: set[int] = field(default_factory=set)
-    stop_reason: str | None = None
-
-
-@dataclass
-class RunResult:
-    launched: int = 0
-    complete: int = 0
-    pruned: int = 0
-    failed: int = 0
-    interrupted: bool = False
-    stopped: bool = False
-    policy_failure: str | None = None
-    stop_note: str | None = None
 
 
 class Controller:
@@ -286,36 +255,18 @@ class Controller:
         parser = MetricParser(
             [m.name for m in self.metrics], self.cfg.report.format, self.cfg.report.pattern
         )
-        lock = threading.Lock()
-        put = self.events.put
-
-        def on_lines(stream: str, lines: list[str]) -> None:
-            if stream == "stderr":
-                return
-            with lock:
-                if stream == "report":
-                    evs = [e for line in lines for e in parser.feed_report(line)]
-                else:
-                    evs = parser.feed_many(lines)
-            if evs:
-                put(("m", number, evs))
-
-        def on_exit(outcome: ChildOutcome) -> None:
-            put(("x", number, outcome))
-
+        on_lines, on_exit = child_callbacks(parser, self.events.put, number)
         child = Child.start(req, on_lines, on_exit)
-        launch_attrs: dict[str, Any] = {
-            "sweeprun.owner": self.owner,
-            "sweeprun.params": values,
-            "sweeprun.argv": list(req.argv),
-            "sweeprun.log_dir": str(prepared.trial_dir),
-            "sweeprun.host": HOST,
-            "sweeprun.sampler": self._trial_info,
-            LEASE_ATTR: time.time() + self.cfg.trial.lease_grace,
-        }
-        if child.pid is not None:
-            launch_attrs["sweeprun.pid"] = child.pid
-        set_user_attrs(self.study._storage, trial._trial_id, launch_attrs)
+        attrs = launch_attrs(
+            owner=self.owner,
+            values=values,
+            argv=list(req.argv),
+            log_dir=str(prepared.trial_dir),
+            sampler=self._trial_info,
+            lease=time.time() + self.cfg.trial.lease_grace,
+            pid=child.pid,
+        )
+        set_user_attrs(self.study._storage, trial._trial_id, attrs)
         used = {r.slot for r in self.running.values()}
         slot = min(i for i in range(self.jobs + 1) if i not in used)
         self.running[number] = Running(
@@ -345,7 +296,7 @@ class Controller:
             else:
                 self._on_exit(run, payload)
         for run in list(self.running.values()):
-            if run.pending is not None and self._take_token(run):
+            if run.pending is not None and take_token(run):
                 self._report(run, *run.pending)
         self.display.tick(self.running, self.result)
 
@@ -365,23 +316,12 @@ class Controller:
             latest = (ev.value, step)
             if self.multi or run.stop_reason:
                 continue
-            if self._take_token(run):
+            if take_token(run):
                 self._report(run, ev.value, step)
             else:
                 run.pending = latest
         if latest is not None and obj is not None:
             self.display.metric(run.number, obj.name, latest[0], latest[1])
-
-    @staticmethod
-    def _take_token(run: Running) -> bool:
-        """Token bucket: bursts of REPORT_BURST, then REPORT_RATE writes per second."""
-        now = time.monotonic()
-        run.tokens = min(REPORT_BURST, run.tokens + (now - run.last_report) * REPORT_RATE)
-        run.last_report = now
-        if run.tokens >= 1.0:
-            run.tokens -= 1.0
-            return True
-        return False
 
     def _report(self, run: Running, value: float, step: int) -> None:
         run.pending = None
@@ -396,8 +336,6 @@ class Controller:
 
     # ---- finishing ----------------------------------------------------------------------
     def _on_exit(self, run: Running, outcome: ChildOutcome) -> None:
-        import optuna
-
         del self.running[run.number]
         self.gpus.release(run.gpus)
         if run.pending is not None:
@@ -405,30 +343,14 @@ class Controller:
         verdict = classify(outcome, run.summary, self.metrics)
         retry = self._should_retry(run, verdict)
         counted = not (verdict.requeue or retry)
-        end_attrs: dict[str, Any] = {
-            "sweeprun.exit_code": outcome.returncode,
-            "sweeprun.duration": round(outcome.duration, 3),
-            "sweeprun.counted": counted,
-        }
-        if verdict.reason and verdict.state != PRUNED:
-            end_attrs["sweeprun.reason"] = verdict.reason
-            end_attrs["sweeprun.tail"] = list(outcome.tail)
-        set_user_attrs(self.study._storage, run.trial._trial_id, end_attrs)
-        state = {
-            COMPLETE: optuna.trial.TrialState.COMPLETE,
-            PRUNED: optuna.trial.TrialState.PRUNED,
-            FAIL: optuna.trial.TrialState.FAIL,
-        }[verdict.state]
-        try:
-            if verdict.state == COMPLETE:
-                assert verdict.values is not None
-                self.study.tell(run.trial, verdict.values)
-            else:
-                self.study.tell(run.trial, state=state)
-        except (RuntimeError, ValueError) as exc:  # e.g. already failed by a reaper
-            self.display.note(f"trial {run.number}: could not record result: {exc}")
+        set_user_attrs(
+            self.study._storage, run.trial._trial_id, end_attrs(outcome, verdict, counted)
+        )
+        error = tell(self.study, run.trial, verdict)
+        if error:
+            self.display.note(f"trial {run.number}: could not record result: {error}")
         if verdict.requeue or retry:
-            self._requeue(run, verdict)
+            requeue_run(self.study, self.space, run, verdict)
         self.budget.finished(run.grid_index, counted, verdict.state)
         self._account(verdict, counted)
         self.display.finished(run.number, verdict, outcome, run.values)
@@ -437,19 +359,6 @@ class Controller:
         if verdict.state != FAIL or verdict.requeue or self.draining:
             return False
         return run.attempt <= self.cfg.trial.retries
-
-    def _requeue(self, run: Running, verdict: Verdict) -> None:
-        attrs: dict[str, Any] = {
-            "sweeprun.retry_of": run.number,
-            "sweeprun.attempt": run.attempt + (0 if verdict.requeue else 1),
-        }
-        if run.grid_index is not None:
-            attrs["sweeprun.grid_index"] = run.grid_index
-        if run.trial.user_attrs.get("sweeprun.baseline"):
-            attrs["sweeprun.baseline"] = True
-        self.study.enqueue_trial(
-            self.space.from_values(run.values), user_attrs=attrs, skip_if_exists=False
-        )
 
     def _account(self, verdict: Verdict, counted: bool) -> None:
         if verdict.state == COMPLETE:
@@ -470,8 +379,8 @@ class Controller:
                 self.display.note(self.result.policy_failure)
         if verdict.state == COMPLETE and self.objective and self.objective.target is not None:
             assert verdict.values is not None
-            v, t = verdict.values[0], self.objective.target
-            if (v <= t) if self.objective.goal == "minimize" else (v >= t):
+            t = self.objective.target
+            if reaches(verdict.values[0], t, self.objective.goal):
                 self._stop_launching(f"metric.target {t} reached")
                 self.draining = True
 
@@ -520,4 +429,3 @@ class Controller:
             run = self.running.get(number)
             if run is not None and kind == "x":
                 self._on_exit(run, payload)
-

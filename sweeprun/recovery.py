@@ -167,7 +167,7 @@ def requeue(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial
         "sweeprun.retry_of": t.number,
         "sweeprun.attempt": int(t.user_attrs.get("sweeprun.attempt", 1)),
     }
-    for key in ("sweeprun.grid_index", "sweeprun.baseline"):
+    for key in ("sweeprun.grid_index", "sweeprun.baseline", "sweeprun.smoke_case"):
         if key in t.user_attrs:
             attrs[key] = t.user_attrs[key]
     study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)

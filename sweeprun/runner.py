@@ -89,6 +89,7 @@ def state_counts(study: optuna.Study) -> dict[str, int]:
 
 def summarize(sweep: Sweep, result: RunResult) -> Final:
     from sweeprun.display import Final
+    from sweeprun.results import baseline_improvement, describe_improvement, objectives_of
 
     counts = state_counts(sweep.study)
     final = Final(
@@ -98,14 +99,30 @@ def summarize(sweep: Sweep, result: RunResult) -> Final:
         best=[describe_trial(t) for t in best_trials(sweep)],
         note=result.policy_failure or result.stop_note,
     )
+    objectives = objectives_of(sweep.config)
+    imp = baseline_improvement(sweep.study.get_trials(deepcopy=False), objectives)
+    if imp:
+        goals = {o.name: o.goal for o in objectives}
+        final.extra["vs baseline"] = "; ".join(
+            describe_improvement(name, v, goals[name]) for name, v in imp.items()
+        )
     if result.interrupted:
         final.exit_code = EXIT_INTERRUPTED
         final.note = "interrupted; run the same command again to resume"
     elif result.policy_failure:
         final.exit_code = EXIT_POLICY
-    elif counts.get("FAIL", 0) and not counts.get("COMPLETE", 0) and not counts.get("PRUNED", 0):
+    elif _counted_failures(sweep) and not counts.get("COMPLETE", 0) and not counts.get("PRUNED", 0):
         final.exit_code = EXIT_POLICY
         final.note = "every trial failed; see `sweeprun logs` or the trial logs under .sweeprun/"
     else:
         final.exit_code = EXIT_OK
     return final
+
+
+def _counted_failures(sweep: Sweep) -> int:
+    from optuna.trial import TrialState
+
+    from sweeprun.budget import is_counted
+
+    failed = sweep.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    return sum(1 for t in failed if is_counted(t))

@@ -38,6 +38,63 @@ def _cls(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+#: Python modules each method needs beyond the core dependencies, and the extra that has them
+NEEDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "gp": (("torch", "scipy"), "'sweeprun[gp]'"),
+    "cmaes": (("cmaes",), "cmaes"),
+    "qmc": (("scipy",), "scipy"),
+}
+GP_SLOW_TRIALS = 300
+
+
+def check_installed(method: str) -> None:
+    """Refuse (exit 2) a method whose optional packages are missing, before anything runs."""
+    import importlib.util
+
+    modules, pip_spec = NEEDS.get(method, ((), ""))
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise SweepError(
+            f"method '{method}' needs {', '.join(missing)}, which is not installed\n"
+            f"    fix: pip install {pip_spec} (or choose another method)"
+        )
+
+
+def budget_of(cfg: SweepConfig) -> int | None:
+    caps = [c for c in (cfg.run_cap, cfg.budget.trials) if c]
+    return min(caps) if caps else None
+
+
+def choose_auto(cfg: SweepConfig) -> tuple[str, str]:
+    """``method: auto`` → (method, why). Decided from the config alone, so that every agent,
+    whatever it has installed, makes the same choice.
+
+    Rules (the practitioner's): several objectives → NSGA-II for large or open budgets, TPE for
+    small ones; fewer than 20 trials → random (model-based samplers spend ~10 trials on random
+    start-up and need many more to win); many trials (≥ 500) over numeric parameters only →
+    CMA-ES; otherwise multivariate TPE with the constant liar (categorical and numeric
+    parameters alike, safe in parallel).
+    """
+    from sweeprun.space import flatten
+
+    cap = budget_of(cfg)
+    if cfg.metrics:
+        if cap is None or cap >= 100:
+            return "nsga2", "several objectives and a large or open budget: NSGA-II"
+        return "tpe", f"several objectives and a budget of {cap} trials: TPE"
+    if cap is not None and cap < 20:
+        return "random", f"a budget of {cap} trials: too few for a model to beat random search"
+    flat = flatten(cfg.parameters)
+    searched = [p for p in flat.values() if p.dist != "constant"]
+    numeric = all(
+        p.dist not in ("categorical", "categorical_w_probabilities") for p in searched
+    )
+    if numeric and cap is not None and cap >= 500 and len(searched) >= 2:
+        return "cmaes", f"{cap} trials over {len(searched)} numeric parameters: CMA-ES"
+    kinds = "numeric" if numeric else "mixed categorical and numeric"
+    return "bayes", f"{kinds} parameters and a budget of {cap or 'open'}: multivariate TPE"
+
+
 def sampler_kwargs(cfg: SweepConfig) -> dict[str, Any]:
     """The explicit keyword arguments of the sampler for ``cfg`` (user options last)."""
     method = resolved_method(cfg)
@@ -51,27 +108,32 @@ def sampler_kwargs(cfg: SweepConfig) -> dict[str, Any]:
 
 
 def resolved_method(cfg: SweepConfig) -> str:
-    return "bayes" if cfg.method == "auto" else cfg.method
+    return choose_auto(cfg)[0] if cfg.method == "auto" else cfg.method
 
 
 def make_sampler(cfg: SweepConfig) -> optuna.samplers.BaseSampler:
+    import inspect
+
+    from sweeprun.errors import did_you_mean
+
     method = resolved_method(cfg)
+    check_installed(method)
     path, _ = SAMPLERS[method]
-    try:
-        cls = _cls(path)
-    except ImportError as exc:
-        raise SweepError(
-            f"method '{method}' needs a package that is not installed ({exc.name})\n"
-            f"    fix: pip install 'sweeprun[{method}]'"
-        ) from None
+    cls = _cls(path)
     kwargs = sampler_kwargs(cfg)
+    accepted = [
+        n for n, p in inspect.signature(cls.__init__).parameters.items()
+        if n != "self" and p.kind is not p.VAR_KEYWORD
+    ]  # fmt: skip
+    for key in cfg.sampler or {}:
+        if key not in accepted:
+            hint = did_you_mean(key, accepted)
+            raise SweepError(
+                f"sampler.{key}: not an option of {cls.__name__} (method '{method}')\n"
+                f"    fix: {hint or 'use one of: ' + ', '.join(sorted(accepted))}"
+            )
     try:
         return cls(**kwargs)
-    except ImportError as exc:
-        raise SweepError(
-            f"method '{method}' needs a package that is not installed ({exc.name})\n"
-            f"    fix: pip install 'sweeprun[{method}]'"
-        ) from None
     except (TypeError, ValueError) as exc:
         raise SweepError(f"sampler: invalid option for method '{method}': {exc}") from None
 

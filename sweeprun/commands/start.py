@@ -13,6 +13,7 @@ from sweeprun.errors import SweepError
 
 if TYPE_CHECKING:
     from sweeprun.config import SweepConfig
+    from sweeprun.display import Display
 
 
 def check_name(name: str) -> str:
@@ -40,8 +41,12 @@ def run(
 
     cfg = load_config(sweep)
     if not (quiet or json_out):
+        from sweeprun.lint import lint_config
+
         for note in cfg.notes:
             print(note, file=sys.stderr)
+        for warning in lint_config(cfg):
+            print(warning.render(), file=sys.stderr)
     sweep_name = check_name(name or cfg.name or Path(sweep).stem)
     if jobs is not None and jobs < 1:
         raise SweepError("--jobs must be at least 1")
@@ -71,6 +76,7 @@ def run(
     if not (quiet or json_out):
         verb = "resuming" if sw.resumed else "created"
         display.note(f"{verb} sweep '{sweep_name}' in {spec.display}")
+        explain_method(display, cfg)
         if cleared:
             display.note("the sweep had been stopped with `sweeprun stop`; resuming it")
     return run_agent(
@@ -123,3 +129,18 @@ def dry_run_print(cfg: SweepConfig, name: str, n: int, json_out: bool) -> int:
         else:
             print(f"trial {i}: {shlex.join(argv)}")
     return 0
+
+
+def explain_method(display: Display, cfg: SweepConfig) -> None:
+    """Say what ``method: auto`` chose and warn where a choice will be slow."""
+    from sweeprun.strategies import GP_SLOW_TRIALS, budget_of, choose_auto, resolved_method
+
+    if cfg.method == "auto":
+        method, why = choose_auto(cfg)
+        display.note(f"method auto chose '{method}': {why}")
+    cap = budget_of(cfg)
+    if resolved_method(cfg) == "gp" and (cap is None or cap > GP_SLOW_TRIALS):
+        display.note(
+            f"method gp slows down cubically with the number of trials; past ~{GP_SLOW_TRIALS} "
+            "trials consider bayes (TPE) or cmaes"
+        )

@@ -1,0 +1,170 @@
+"""One running trial as the controller sees it, and the records written when it starts and
+ends: its attributes, the intermediate-value rate limit, telling the study, re-queueing."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sweeprun.liveness import LEASE_ATTR
+from sweeprun.outcome import COMPLETE, FAIL, PRUNED, Verdict
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweeprun.launcher import Child, ChildOutcome
+    from sweeprun.metrics import MetricParser, Summary
+    from sweeprun.space import SearchSpace
+
+# Intermediate values: every one is written to the storage, except from a program that floods
+# them: after a burst of REPORT_BURST, at most REPORT_RATE per second per trial (the newest
+# value is always written when the trial ends). The full history stays in the trial's logs.
+REPORT_BURST = 500.0
+REPORT_RATE = 50.0
+HOST = socket.gethostname()
+
+Event = tuple[str, int, Any]
+
+
+@dataclass
+class Running:
+    trial: optuna.Trial
+    number: int
+    values: dict[str, Any]
+    child: Child
+    summary: Summary
+    gpus: list[str]
+    attempt: int
+    grid_index: int | None
+    slot: int = 0
+    started: float = field(default_factory=time.monotonic)
+    last_report: float = field(default_factory=time.monotonic)
+    tokens: float = REPORT_BURST
+    pending: tuple[float, int] | None = None
+    reported_steps: set[int] = field(default_factory=set)
+    stop_reason: str | None = None
+
+
+@dataclass
+class RunResult:
+    launched: int = 0
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    stopped: bool = False
+    policy_failure: str | None = None
+    stop_note: str | None = None
+
+
+def take_token(run: Running) -> bool:
+    """Token bucket: bursts of REPORT_BURST, then REPORT_RATE writes per second."""
+    now = time.monotonic()
+    run.tokens = min(REPORT_BURST, run.tokens + (now - run.last_report) * REPORT_RATE)
+    run.last_report = now
+    if run.tokens >= 1.0:
+        run.tokens -= 1.0
+        return True
+    return False
+
+
+def child_callbacks(
+    parser: MetricParser, put: Callable[[Event], None], number: int
+) -> tuple[Callable[[str, list[str]], None], Callable[[ChildOutcome], None]]:
+    """Callbacks for the launcher's reader thread: parse metric lines there (off the main
+    thread) and queue small batches of events; queue the exit."""
+    lock = threading.Lock()  # stdout and the report channel share the parser's step counters
+
+    def on_lines(stream: str, lines: list[str]) -> None:
+        if stream == "stderr":
+            return
+        with lock:
+            if stream == "report":
+                evs = [e for line in lines for e in parser.feed_report(line)]
+            else:
+                evs = parser.feed_many(lines)
+        if evs:
+            put(("m", number, evs))
+
+    def on_exit(outcome: ChildOutcome) -> None:
+        put(("x", number, outcome))
+
+    return on_lines, on_exit
+
+
+def launch_attrs(
+    *,
+    owner: dict[str, Any],
+    values: dict[str, Any],
+    argv: list[str],
+    log_dir: str,
+    sampler: dict[str, Any],
+    lease: float,
+    pid: int | None,
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "sweeprun.owner": owner,
+        "sweeprun.params": values,
+        "sweeprun.argv": argv,
+        "sweeprun.log_dir": log_dir,
+        "sweeprun.host": HOST,
+        "sweeprun.sampler": sampler,
+        LEASE_ATTR: lease,
+    }
+    if pid is not None:
+        attrs["sweeprun.pid"] = pid
+    return attrs
+
+
+def end_attrs(outcome: ChildOutcome, verdict: Verdict, counted: bool) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "sweeprun.exit_code": outcome.returncode,
+        "sweeprun.duration": round(outcome.duration, 3),
+        "sweeprun.counted": counted,
+    }
+    if verdict.reason and verdict.state != PRUNED:
+        attrs["sweeprun.reason"] = verdict.reason
+        attrs["sweeprun.tail"] = list(outcome.tail)
+    return attrs
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | None:
+    """Record the verdict; the error text when the storage refuses (e.g. already reaped)."""
+    from optuna.trial import TrialState
+
+    state = {
+        COMPLETE: TrialState.COMPLETE,
+        PRUNED: TrialState.PRUNED,
+        FAIL: TrialState.FAIL,
+    }[verdict.state]
+    try:
+        if verdict.state == COMPLETE:
+            assert verdict.values is not None
+            study.tell(trial, verdict.values)
+        else:
+            study.tell(trial, state=state)
+    except (RuntimeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def requeue_run(study: optuna.Study, space: SearchSpace, run: Running, verdict: Verdict) -> None:
+    """Queue the same parameters again (a retry, or an interrupted/orphaned trial)."""
+    attrs: dict[str, Any] = {
+        "sweeprun.retry_of": run.number,
+        "sweeprun.attempt": run.attempt + (0 if verdict.requeue else 1),
+    }
+    if run.grid_index is not None:
+        attrs["sweeprun.grid_index"] = run.grid_index
+    for key in ("sweeprun.baseline", "sweeprun.smoke_case"):
+        if key in run.trial.user_attrs:
+            attrs[key] = run.trial.user_attrs[key]
+    study.enqueue_trial(space.from_values(run.values), user_attrs=attrs, skip_if_exists=False)
+
+
+EventQueue = queue.Queue[Event]
