@@ -52,6 +52,10 @@ if TYPE_CHECKING:
     from sweeprun.study import Sweep
 
 
+FLUSH_EVERY = 200  # without a pruner, intermediate values are written in batches of this many
+FLUSH_AFTER = 1.0  # ... or when the oldest unwritten one is this old (seconds)
+
+
 class Controller:
     def __init__(
         self,
@@ -295,9 +299,12 @@ class Controller:
                 self._on_metrics(run, payload)
             else:
                 self._on_exit(run, payload)
+        now = time.monotonic()
         for run in list(self.running.values()):
             if run.pending is not None and take_token(run):
                 self._report(run, *run.pending)
+            if run.buffer and now - run.buffered_at >= FLUSH_AFTER:
+                self._flush(run)
         self.display.tick(self.running, self.result)
 
     # ---- metrics and pruning ------------------------------------------------------------
@@ -328,11 +335,22 @@ class Controller:
         if step < 0 or step in run.reported_steps:
             return
         run.reported_steps.add(step)
+        if not self.prunes:  # nothing reads it now: write in batches (one fsync per batch)
+            if not run.buffer:
+                run.buffered_at = time.monotonic()
+            run.buffer.append((step, value))
+            if len(run.buffer) >= FLUSH_EVERY:
+                self._flush(run)
+            return
         run.trial.report(value, step)
-        if self.prunes and run.stop_reason is None and run.trial.should_prune():
+        if run.stop_reason is None and run.trial.should_prune():
             run.stop_reason = "pruned"
             run.child.stop("pruned")
             self.display.note(f"trial {run.number} pruned at step {step}")
+
+    def _flush(self, run: Running, attrs: dict[str, Any] | None = None) -> None:
+        buffered, run.buffer = run.buffer, []
+        set_user_attrs(self.study._storage, run.trial._trial_id, attrs or {}, buffered)
 
     # ---- finishing ----------------------------------------------------------------------
     def _on_exit(self, run: Running, outcome: ChildOutcome) -> None:
@@ -343,9 +361,7 @@ class Controller:
         verdict = classify(outcome, run.summary, self.metrics)
         retry = self._should_retry(run, verdict)
         counted = not (verdict.requeue or retry)
-        set_user_attrs(
-            self.study._storage, run.trial._trial_id, end_attrs(outcome, verdict, counted)
-        )
+        self._flush(run, end_attrs(outcome, verdict, counted))
         error = tell(self.study, run.trial, verdict)
         if error:
             self.display.note(f"trial {run.number}: could not record result: {error}")

@@ -47,6 +47,8 @@ class Running:
     tokens: float = REPORT_BURST
     pending: tuple[float, int] | None = None
     reported_steps: set[int] = field(default_factory=set)
+    buffer: list[tuple[int, float]] = field(default_factory=list)  # unwritten, no pruner
+    buffered_at: float = 0.0
     stop_reason: str | None = None
 
 
