@@ -17,15 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from sweeprun import __version__
 from sweeprun.errors import SweepError
-from sweeprun.results import (
-    Loaded,
-    Objective,
-    baseline_improvement,
-    best_trials,
-    describe_improvement,
-    row_of,
-    state_counts,
-)
+from sweeprun.results import Loaded, Objective, row_of, state_counts
+from sweeprun.results_rank import baseline_improvement, best_trials, describe_improvement
 
 if TYPE_CHECKING:
     import optuna

@@ -9,12 +9,19 @@ objectives; the I/O is in :func:`load` and :func:`storage_for_reading`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.errors import SweepError, did_you_mean
+
+# ranking lives in results_rank; re-exported here, the public entry point for reading results
+from sweeprun.results_rank import baseline_improvement as baseline_improvement
+from sweeprun.results_rank import best_trials as best_trials
+from sweeprun.results_rank import describe_improvement as describe_improvement
+from sweeprun.results_rank import improvement as improvement
+from sweeprun.results_rank import pareto_front as pareto_front
 
 if TYPE_CHECKING:
     import optuna
@@ -72,6 +79,10 @@ class Loaded:
                 f"    fix: run trials with `sweeprun agent {self.name}` (or `sweeprun start`)"
             )
 
+    def full(self, t: FrozenTrial) -> FrozenTrial:
+        """The complete record of one trial (all attributes and intermediate values)."""
+        return self.sweep.study._storage.get_trial(t._trial_id)
+
     def trial(self, number: int) -> FrozenTrial:
         self.require_trials()
         for t in self.trials if number >= len(self.trials) else self.trials[number:]:
@@ -97,14 +108,37 @@ def storage_for_reading(storage: str | None) -> StorageSpec:
     return spec
 
 
-def load(storage: str | None, name: str) -> Loaded:
-    """Load sweep ``name`` for reading (unknown names get the list of known sweeps)."""
+#: the user attributes ``status`` and ``best`` rank and count by (the rest is read per trial)
+SUMMARY_ATTRS = (
+    "sweeprun.host",
+    "sweeprun.pid",
+    "sweeprun.reason",
+    "sweeprun.counted",
+    "sweeprun.baseline",
+    "sweeprun.grid_index",
+)
+
+
+def load(
+    storage: str | None,
+    name: str,
+    *,
+    attrs: Collection[str] | None = None,
+    intermediate: bool = True,
+) -> Loaded:
+    """Load sweep ``name`` for reading (unknown names get the list of known sweeps).
+
+    ``attrs`` limits the user attributes read on RDB storages (None: all of them); use
+    :meth:`Loaded.full` for the complete record of the few trials shown.
+    """
+    from sweeprun.results_rdb import read_trials
     from sweeprun.study import load_sweep
 
     spec = storage_for_reading(storage)
     sweep = load_sweep(spec, name)
-    trials = sweep.study.get_trials(deepcopy=False)
-    return Loaded(sweep, objectives_of(sweep.config), list(trials))
+    study = sweep.study
+    trials = read_trials(study._storage, study._study_id, attrs=attrs, intermediate=intermediate)
+    return Loaded(sweep, objectives_of(sweep.config), trials)
 
 
 # ---- rows ------------------------------------------------------------------------------------
@@ -275,107 +309,6 @@ def sort_rows(rows: list[Row], key: str | None, objectives: Sequence[Objective])
         return (0, sign * v, r.number)
 
     return sorted(present, key=k, reverse=reverse) + sorted(missing, key=lambda r: r.number)
-
-
-# ---- best, Pareto, baseline ------------------------------------------------------------------
-
-
-def _complete(trials: Iterable[FrozenTrial], n: int) -> list[FrozenTrial]:
-    return [
-        t
-        for t in trials
-        if t.state.name == "COMPLETE"
-        and t.values is not None
-        and len(t.values) >= n
-        and all(math.isfinite(v) for v in t.values[:n])
-    ]
-
-
-def _dominates(a: Sequence[float], b: Sequence[float]) -> bool:
-    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
-
-
-def pareto_front(points: Sequence[Sequence[float]]) -> list[int]:
-    """Indices of the non-dominated points (all objectives minimized), in input order.
-
-    Points are visited best-first in lexicographic order, so a point can only be dominated by
-    one already on the front: O(n log n + n * |front|).
-    """
-    order = sorted(range(len(points)), key=lambda i: tuple(points[i]))
-    front: list[int] = []
-    for i in order:
-        p = list(points[i])
-        if not any(_dominates(list(points[j]), p) for j in front):
-            front.append(i)
-    return sorted(front)
-
-
-def best_trials(
-    trials: Sequence[FrozenTrial], objectives: Sequence[Objective], top: int = 1
-) -> list[list[FrozenTrial]]:
-    """Ranks of best trials. Single objective: ``top`` ranks of one trial each, best first.
-
-    Several objectives: the first ``top`` Pareto fronts (rank 1 = the Pareto front), each
-    sorted by the first objective.
-    """
-    if not objectives:
-        return []
-    n = len(objectives)
-    done = _complete(trials, n)
-    if n == 1:
-        s = objectives[0].sign
-        return [[t] for t in sorted(done, key=lambda t: (s * t.values[0], t.number))[:top]]
-    ranks: list[list[FrozenTrial]] = []
-    rest = done
-    while rest and len(ranks) < top:
-        pts = [[o.sign * v for o, v in zip(objectives, t.values, strict=False)] for t in rest]
-        idx = set(pareto_front(pts))
-        front = [t for i, t in enumerate(rest) if i in idx]
-        ranks.append(sorted(front, key=lambda t: (objectives[0].sign * t.values[0], t.number)))
-        rest = [t for i, t in enumerate(rest) if i not in idx]
-    return ranks
-
-
-def improvement(base: float, best: float, goal: str) -> dict[str, float | None]:
-    """How much better ``best`` is than ``base``, positive = better in the goal's direction."""
-    absolute = (best - base) if goal == "maximize" else (base - best)
-    relative = absolute / abs(base) if base != 0 else None
-    return {"baseline": base, "best": best, "absolute": absolute, "relative": relative}
-
-
-def baseline_improvement(
-    trials: Sequence[FrozenTrial], objectives: Sequence[Objective]
-) -> dict[str, Any] | None:
-    """Best baseline trial vs best trial overall, per metric; None if no baseline completed."""
-    n = len(objectives)
-    done = _complete(trials, n)
-    base = [t for t in done if t.user_attrs.get("sweeprun.baseline")]
-    if not base or not n:
-        return None
-    out: dict[str, Any] = {}
-    for i, o in enumerate(objectives):
-        b = min(base, key=lambda t: (o.sign * t.values[i], t.number))
-        w = min(done, key=lambda t: (o.sign * t.values[i], t.number))
-        out[o.name] = {
-            "baseline_trial": b.number,
-            "best_trial": w.number,
-            **improvement(b.values[i], w.values[i], o.goal),
-        }
-    return out
-
-
-def describe_improvement(name: str, imp: Mapping[str, Any], goal: str) -> str:
-    from sweeprun.display import fmt_value
-
-    absolute = float(imp["absolute"])
-    rel = imp["relative"]
-    word = ("higher" if goal == "maximize" else "lower") if absolute >= 0 else "worse"
-    pct = f", {abs(rel) * 100:.1f}%" if rel is not None else ""
-    return (
-        f"{name}: {fmt_value(imp['best'])} (trial {imp['best_trial']}) vs baseline "
-        f"{fmt_value(imp['baseline'])} (trial {imp['baseline_trial']}): "
-        f"{fmt_value(abs(absolute))} {word}{pct}"
-    )
 
 
 def state_counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:

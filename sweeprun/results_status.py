@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 from sweeprun.results import (
     Loaded,
     Objective,
-    best_trials,
     iso,
     objectives_of,
     state_counts,
     storage_for_reading,
 )
+from sweeprun.results_rank import best_trials
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -120,6 +120,8 @@ def _activity(trials: Sequence[FrozenTrial]) -> tuple[datetime | None, datetime 
 def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
     """Every study in the storage: (storage display, one summary dict per sweep)."""
     from sweeprun.config import parse_config
+    from sweeprun.results import SUMMARY_ATTRS
+    from sweeprun.results_rdb import read_trials
     from sweeprun.storage import open_storage
     from sweeprun.study import CONFIG_ATTR
 
@@ -127,7 +129,7 @@ def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
     st = open_storage(spec)
     out: list[dict[str, Any]] = []
     for fs in sorted(st.get_all_studies(), key=lambda s: s.study_name):
-        trials = st.get_all_trials(fs._study_id, deepcopy=False)
+        trials = read_trials(st, fs._study_id, attrs=SUMMARY_ATTRS, intermediate=False)
         doc = fs.user_attrs.get(CONFIG_ATTR)
         cfg = None
         if isinstance(doc, Mapping):
@@ -179,7 +181,7 @@ def detail(loaded: Loaded, now: datetime | None = None) -> dict[str, Any]:
             "elapsed": round((now - t.datetime_start).total_seconds(), 1)
             if t.datetime_start
             else None,
-            "params": t.user_attrs.get("sweeprun.params") or t.params,
+            "params": loaded.full(t).user_attrs.get("sweeprun.params") or t.params,
         }
         for t in trials
         if t.state.name == "RUNNING"

@@ -281,15 +281,12 @@ def test_logs_follow_running_trial(tmp_path: Path) -> None:
 
 
 def test_logs_of_a_trial_on_another_host(tmp_path: Path) -> None:
-    import optuna
-
     storage = str(tmp_path / "j.log")
     _fake_sweep(storage, "remote", host="gpu-node-7", log_dir="/scratch/remote/trial-00000")
     res = run_cli("logs", "remote", "0", "--storage", storage).assert_code(2)
     assert "trial 0 ran on host 'gpu-node-7'" in res.stderr
     assert "/scratch/remote/trial-00000 on that machine" in res.stderr
     assert "last line from the tail" in res.stdout  # the tail kept in the storage
-    del optuna
 
 
 def _fake_sweep(storage: str, name: str, *, host: str, log_dir: str) -> None:

@@ -12,19 +12,13 @@ from sweeprun.errors import SweepError
 
 def run(name: str, storage: str | None = None, top: int = 1, json_out: bool = False) -> int:
     from sweeprun.display import fmt_params
-    from sweeprun.results import (
-        baseline_improvement,
-        best_trials,
-        describe_improvement,
-        load,
-        row_of,
-        state_counts,
-    )
+    from sweeprun.results import load, row_of, state_counts
+    from sweeprun.results_rank import baseline_improvement, best_trials, describe_improvement
     from sweeprun.results_table import cell, print_json, seconds
 
     if top < 1:
         raise SweepError("--top must be at least 1")
-    loaded = load(storage, name)
+    loaded = load(storage, name, attrs=("sweeprun.baseline",), intermediate=False)
     loaded.require_trials()
     objectives = loaded.objectives
     if not objectives:
@@ -38,7 +32,7 @@ def run(name: str, storage: str | None = None, top: int = 1, json_out: bool = Fa
     entries: list[dict[str, Any]] = []
     for rank, trials in enumerate(ranks, start=1):
         for t in trials:
-            r = row_of(t)
+            r = row_of(loaded.full(t))
             entries.append(
                 {
                     "rank": rank,

@@ -124,11 +124,11 @@ def _detail(d: dict[str, Any]) -> None:
 def run(name: str | None = None, storage: str | None = None, json_out: bool = False) -> int:
     if name is None:
         return _overview(storage, json_out)
-    from sweeprun.results import load
+    from sweeprun.results import SUMMARY_ATTRS, load
     from sweeprun.results_status import detail
     from sweeprun.results_table import print_json
 
-    d = detail(load(storage, name))
+    d = detail(load(storage, name, attrs=SUMMARY_ATTRS, intermediate=False))
     if json_out:
         print_json(d)
     else:
