@@ -227,7 +227,9 @@ class EarlyTerminate(_Model):
     @model_validator(mode="before")
     @classmethod
     def _options_of_type(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("type") not in EARLY_TERMINATE_OPTIONS:
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            return data  # a type that is no text: the Literal check reports it
+        if data["type"] not in EARLY_TERMINATE_OPTIONS:
             return data
         kind = data["type"]
         takes = (*EARLY_TERMINATE_OPTIONS[kind], *WRAPPER_OPTIONS)

@@ -35,6 +35,9 @@ REPORT_PREFIX = "sweeprun.report: "
 # a number-looking token; float() has the last word (``1.2.3`` is dropped)
 _NUMBER = r"[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?|[-+]?[nN]a[nN]|[-+]?[iI]nf(?:inity)?"
 _BULK_MIN = 32  # JSON candidates parsed in one json.loads call from this many on
+# a step beyond this is no step (the report's index is used): storages keep steps in 32-bit
+# integer columns, and ``int()`` refuses a step of more than 4300 digits
+MAX_STEP = 2**31 - 1
 
 Format = Literal["json", "kv", "regex"]
 Goal = Literal["minimize", "maximize"]
@@ -162,7 +165,7 @@ class MetricParser:
         out: list[tuple[str, float, int | None]] = []
         for step_key, step_text, name, number in self._kv.findall(line):
             if step_key:
-                if step is None:
+                if step is None and len(step_text) <= 10 and int(step_text) <= MAX_STEP:
                     step = int(step_text)
             else:
                 value = _parse_number(number)
@@ -253,7 +256,7 @@ def _step_of(obj: Mapping[str, Any]) -> int | None:
     for key in STEP_KEYS:
         if key in obj:
             value = _to_float(obj[key])
-            if value is not None and math.isfinite(value):
+            if value is not None and math.isfinite(value) and abs(value) <= MAX_STEP:
                 return int(value)
     return None
 

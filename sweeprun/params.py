@@ -167,7 +167,7 @@ class ParamSpec(BaseModel):
         if dist is None:
             dist = infer_distribution(data)
             data["distribution"] = dist
-        if dist not in ALLOWED_KEYS:
+        if not isinstance(dist, str) or dist not in ALLOWED_KEYS:
             return data  # let the Literal check report it with the allowed names
         allowed = ALLOWED_KEYS[dist] | {"distribution"}
         unknown = sorted(k for k in data if k not in allowed and k in PARAM_KEYS)

@@ -29,6 +29,10 @@ EMPTY_MESSAGE = "the file is empty: a sweep needs at least `method` and `paramet
 
 _EXP_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
 _MAX_DEPTH = 100
+# YAML aliases may reuse a node many times ("billion laughs": 9 levels of 9 aliases expand to
+# 9**9 values from a few hundred bytes). Nodes built again through an alias are counted; past
+# this many the file is refused instead of hanging and filling memory.
+_MAX_ALIAS_EXPANSION = 10_000
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 
 
@@ -94,7 +98,10 @@ def parse_yaml(text: str, source: str = "<config>") -> LoadedYaml:
     """Parse YAML ``text``; ``source`` names it in errors."""
     if not text.strip():
         raise ConfigError(source, [ConfigProblem("", EMPTY_MESSAGE)])
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # a control character such as NUL (the reader checks first)
+        raise ConfigError(source, [_reader_problem(exc)]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -104,7 +111,12 @@ def parse_yaml(text: str, source: str = "<config>") -> LoadedYaml:
     except yaml.MarkedYAMLError as exc:
         raise ConfigError(source, [_syntax_problem(exc)]) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(source, [ConfigProblem("", f"YAML error: {exc}")]) from None
+        raise ConfigError(source, [_reader_problem(exc)]) from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise ConfigError(
+            source,
+            [ConfigProblem("", "the YAML nests too deeply", None, "flatten the document")],
+        ) from None
     finally:
         loader.dispose()
     if data is None:
@@ -123,6 +135,11 @@ def parse_yaml(text: str, source: str = "<config>") -> LoadedYaml:
             ],
         )
     return LoadedYaml(data, builder.lines, source)
+
+
+def _reader_problem(exc: yaml.YAMLError) -> ConfigProblem:
+    text = " ".join(str(exc).split())
+    return ConfigProblem("", f"YAML error: {text}", None, "remove control characters")
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError) -> ConfigProblem:
@@ -156,12 +173,28 @@ class _Builder:
         self.source = source
         self.lines: dict[KeyPath, int] = {(): 1}
         self._stack: set[int] = set()
+        self._built: set[int] = set()
+        self._rebuilt = 0
 
     def build(self, node: yaml.Node, path: KeyPath, depth: int) -> Any:
         if depth > _MAX_DEPTH or id(node) in self._stack:
             raise self._error(path, node, "the YAML nests too deeply (a recursive alias?)")
+        if id(node) in self._built:
+            self._rebuilt += 1
+            if self._rebuilt > _MAX_ALIAS_EXPANSION:
+                raise self._error(
+                    path,
+                    node,
+                    f"YAML aliases expand to more than {_MAX_ALIAS_EXPANSION} values "
+                    "(an alias bomb?): write the values out or use fewer aliases",
+                )
+        else:
+            self._built.add(id(node))
         if isinstance(node, yaml.ScalarNode):
-            return self.loader.construct_object(node, deep=True)
+            try:
+                return self.loader.construct_object(node, deep=True)
+            except ValueError as exc:  # e.g. an integer of more than 4300 digits
+                raise self._error(path, node, f"cannot read the value: {exc}") from None
         if node.tag not in _PLAIN_TAGS:
             raise self._error(path, node, f"unsupported YAML tag {node.tag!r}: remove the tag")
         self._stack.add(id(node))
