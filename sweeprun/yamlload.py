@@ -33,6 +33,7 @@ _MAX_DEPTH = 100
 # 9**9 values from a few hundred bytes). Nodes built again through an alias are counted; past
 # this many the file is refused instead of hanging and filling memory.
 _MAX_ALIAS_EXPANSION = 10_000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PLAIN_TAGS = frozenset({"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"})
 
 
@@ -192,9 +193,10 @@ class _Builder:
             self._built.add(id(node))
         if isinstance(node, yaml.ScalarNode):
             try:
-                return self.loader.construct_object(node, deep=True)
+                value = self.loader.construct_object(node, deep=True)
             except ValueError as exc:  # e.g. an integer of more than 4300 digits
                 raise self._error(path, node, f"cannot read the value: {exc}") from None
+            return self._text(value, path, node) if isinstance(value, str) else value
         if node.tag not in _PLAIN_TAGS:
             raise self._error(path, node, f"unsupported YAML tag {node.tag!r}: remove the tag")
         self._stack.add(id(node))
@@ -244,7 +246,19 @@ class _Builder:
     def _key(self, key_node: yaml.Node, path: KeyPath) -> str:
         if not isinstance(key_node, yaml.ScalarNode):
             raise self._error(path, key_node, "a key must be plain text, not a list or mapping")
-        return str(key_node.value)
+        return self._text(str(key_node.value), path, key_node)
+
+    def _text(self, text: str, path: KeyPath, node: yaml.Node) -> str:
+        """JSON-style escaped surrogate pairs (``"\\ud83d\\ude80"``) as the one character they
+        encode; PyYAML keeps them as two halves, which no storage can round-trip."""
+        if not _SURROGATE.search(text):
+            return text
+        try:
+            return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        except UnicodeDecodeError:
+            raise self._error(
+                path, node, "the text has a lone UTF-16 surrogate escape (\\ud800-\\udfff)"
+            ) from None
 
     def _error(self, path: KeyPath, node: yaml.Node, message: str) -> ConfigError:
         return ConfigError(

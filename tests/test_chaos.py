@@ -347,7 +347,7 @@ def test_chaos_soak_journal(tmp_path: Path) -> None:
 
 @KNOWN
 def test_chaos_short_postgres(tmp_path: Path, postgres_url: str) -> None:
-    _soak(tmp_path, postgres_url, "pg", cap=24, agents=2, seed=3, min_kills=2)
+    _soak(tmp_path, postgres_url, "pg", cap=16, agents=2, seed=3, min_kills=2)
 
 
 @pytest.mark.chaos

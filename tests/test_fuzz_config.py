@@ -307,3 +307,18 @@ def test_unhashable_values_where_a_name_is_expected(tmp_path: Path, text: str, w
     with pytest.raises(ConfigError) as err:
         validate.run([path])
     assert f"at {where}" in str(err.value) and "is not allowed" in str(err.value)
+
+
+def test_json_escaped_surrogate_pairs_are_one_character(tmp_path: Path) -> None:
+    """Regression (found by the S1 test): a sweep file written by ``json.dumps`` escapes 🚀 as
+    a surrogate pair, which PyYAML kept as two halves; the grid point read back from the
+    journal then matched no choice and the agent crashed."""
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"method": "grid", "parameters": {"v": {"values": ["a 🚀"]}}}))
+    assert "\\ud83d" in path.read_text()
+    from sweeprun.config import load_config
+
+    assert load_config(path).parameters["v"].values == ["a 🚀"]
+    path.write_text('method: grid\nparameters: {v: {values: ["\\ud83d alone"]}}\n')
+    with pytest.raises(ConfigError, match="lone UTF-16 surrogate"):
+        load_config(path)

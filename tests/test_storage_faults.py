@@ -91,7 +91,7 @@ def _check_nothing_lost(journal: Path, name: str, stdout: str) -> int:
 
 def _fill_disk(tmp_path: Path, small_disk: Path) -> tuple[str, subprocess.CompletedProcess[str]]:
     name = unique("full")
-    sweep = _sweep(tmp_path, name, cap=2000)
+    sweep = _sweep(tmp_path, name, cap=2000, epochs=40)  # ~6 KiB of journal per trial
     journal = small_disk / "journal.log"
     proc = subprocess.run(
         [SWEEPRUN, "start", str(sweep), "--jobs", "2", "--storage", str(journal)],
@@ -112,7 +112,7 @@ def test_disk_full_mid_sweep_stops_with_an_error_and_keeps_what_was_recorded(
     assert "No space left on device" in proc.stderr
     assert sweep_processes(name) == []
     n = _check_nothing_lost(small_disk / "journal.log", name, proc.stdout)
-    assert n > 10
+    assert n > 5
 
 
 @pytest.mark.xfail(
