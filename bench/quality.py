@@ -24,13 +24,11 @@ import multiprocessing
 import os
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +38,10 @@ from common import HERE, run_sweeprun, tmpdir, write
 from programs.branin import branin
 from programs.hartmann6 import NAMES as H6_NAMES
 from programs.hartmann6 import hartmann6
+from quality_report import RunResult, Trial, render, rule_text, update_doc
 
 PROGRAMS = HERE / "programs"
 DOC = HERE.parent / "docs" / "benchmarks-quality.md"
-BEGIN, END = "<!-- quality:begin -->", "<!-- quality:end -->"
-TOLERANCE = 1e-9  # "never worse": sweeprun median best ≤ Optuna median best + this
 METHODS = ("random", "bayes", "tpe", "cmaes", "gp")
 QUICK_METHODS = ("random", "tpe")
 EPOCHS = 20
@@ -61,7 +58,6 @@ FUNCTIONS: dict[str, tuple[str, dict[str, Any], Callable[[dict[str, Any]], float
         lambda v: hartmann6([v[n] for n in H6_NAMES]),
     ),
 }
-OPTIMA = {"branin": 0.397887, "hartmann6": -3.32237}
 
 MLP_PARAMETERS: dict[str, Any] = {
     "learning_rate_init": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
@@ -84,28 +80,6 @@ QUICK_PRUNERS = ("none", "median")
 
 
 # --- one sweep / one in-process loop ------------------------------------------------------
-
-
-@dataclass
-class Trial:
-    number: int
-    state: str
-    value: float | None
-    steps: int  # intermediate values recorded
-
-
-@dataclass
-class RunResult:
-    trials: list[Trial]
-    wall: float
-
-    @property
-    def values(self) -> list[float]:
-        return [t.value for t in self.trials if t.state == "COMPLETE" and t.value is not None]
-
-    @property
-    def best(self) -> float:
-        return min(self.values)
 
 
 def search_config(function: str, method: str, seed: int, trials: int) -> dict[str, Any]:
@@ -183,86 +157,6 @@ def run_inprocess(doc: dict[str, Any], function: str) -> RunResult:
     return RunResult(trials, wall)
 
 
-# --- statistics and tables -------------------------------------------------------------------
-
-
-def spread(xs: Sequence[float], fmt: str = ".6g") -> str:
-    """``median [min, max]``."""
-    return f"{statistics.median(xs):{fmt}} [{min(xs):{fmt}}, {max(xs):{fmt}}]"
-
-
-def steps_saved(trials: Sequence[Trial], cap: int, epochs: int) -> float:
-    """1 − Σ epochs reported / (cap × epochs)."""
-    return 1.0 - sum(t.steps for t in trials) / (cap * epochs)
-
-
-def meets_goal(saved: Sequence[float], gap: float) -> bool:
-    """The issue's goal: median share of steps saved ≥ 40 % and median best within 1 %."""
-    return statistics.median(saved) >= 0.40 and gap <= 0.01
-
-
-def never_worse(ours: Sequence[float], theirs: Sequence[float], tol: float = TOLERANCE) -> bool:
-    return statistics.median(ours) <= statistics.median(theirs) + tol
-
-
-@dataclass
-class SearchCell:
-    ours: list[RunResult] = field(default_factory=list)
-    theirs: list[RunResult] = field(default_factory=list)
-
-
-def search_table(cells: dict[tuple[str, str], SearchCell], skipped: dict[str, str]) -> list[str]:
-    out = [
-        "| function | method | sweeprun best: median [min, max] | Optuna in-process best "
-        "| seeds with identical best | identical sequences | never worse | sweeprun s/run "
-        "| in-process s/run |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for (function, method), cell in cells.items():
-        ours = [r.best for r in cell.ours]
-        theirs = [r.best for r in cell.theirs]
-        same_best = sum(a == b for a, b in zip(ours, theirs, strict=True))
-        same_seq = sum(a.values == b.values for a, b in zip(cell.ours, cell.theirs, strict=True))
-        n = len(ours)
-        ok = "yes" if never_worse(ours, theirs) else "**NO**"
-        out.append(
-            f"| {function} (min {OPTIMA[function]}) | {method} | {spread(ours)} | {spread(theirs)} "
-            f"| {same_best}/{n} | {same_seq}/{n} | {ok} "
-            f"| {statistics.median(r.wall for r in cell.ours):.1f} "
-            f"| {statistics.median(r.wall for r in cell.theirs):.1f} |"
-        )
-    for method, reason in skipped.items():
-        out.append(f"| all | {method} | skipped: {reason} | | | | | | |")
-    return out
-
-
-def pruning_table(runs: dict[str, list[RunResult]], cap: int) -> list[str]:
-    out = [
-        "| early_terminate | steps saved: median [min, max] | best val_loss: median [min, max] "
-        "| gap vs none (medians) | worst per-seed gap | pruned / failed trials | s/run "
-        "| ≥ 40 % saved and ≤ 1 % gap |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    base = [r.best for r in runs["none"]]
-    base_median = statistics.median(base)
-    for pruner, results in runs.items():
-        saved = [steps_saved(r.trials, cap, EPOCHS) for r in results]
-        bests = [r.best for r in results]
-        gap = statistics.median(bests) / base_median - 1.0
-        worst = max(b / a - 1.0 for a, b in zip(base, bests, strict=True))
-        pruned = sum(t.state == "PRUNED" for r in results for t in r.trials)
-        failed = sum(t.state == "FAIL" for r in results for t in r.trials)
-        meets = "—" if pruner == "none" else "yes" if meets_goal(saved, gap) else "no"
-        rule = json.dumps(PRUNERS[pruner]).replace('"', "") if PRUNERS[pruner] else "none"
-        out.append(
-            f"| `{rule}` | {spread([100 * s for s in saved], '.1f')} % | {spread(bests, '.4f')} "
-            f"| {100 * gap:+.2f} % | {100 * worst:+.2f} % | {pruned} / {failed} "
-            f"| {statistics.median(r.wall for r in results):.1f} "
-            f"| {meets} |"
-        )
-    return out
-
-
 # --- orchestration ---------------------------------------------------------------------------
 
 
@@ -297,19 +191,6 @@ def start_zygote(directory: Path) -> tuple[subprocess.Popen[str], str]:
     return proc, path
 
 
-def update_doc(path: Path, body: str) -> None:
-    """Replace the text between the markers of ``path`` (create it when missing)."""
-    block = f"{BEGIN}\n{body.rstrip()}\n{END}"
-    text = path.read_text() if path.exists() else f"# Quality benchmarks\n\n{BEGIN}\n{END}\n"
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + block + tail
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
-
-
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -329,121 +210,118 @@ def machine() -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("--quick", action="store_true", help="CI size: 20 trials, 2 seeds")
-    ap.add_argument("--only", default="search,pruning", help="comma list: search,pruning")
-    ap.add_argument("--workers", type=int, default=2, help="sweeps run at the same time")
-    ap.add_argument("--out", type=Path, default=None, help="Markdown file to update")
-    args = ap.parse_args(argv)
-    only = set(filter(None, args.only.split(",")))
-    q = args.quick
-    trials, seeds = (20, 2) if q else (100, 5)
-    methods = list(QUICK_METHODS if q else METHODS)
-    prune_cap, prune_seeds = (8, 1) if q else (40, 3)
-    pruners = list(QUICK_PRUNERS if q else PRUNERS)
-    out_path = args.out if args.out or q else DOC
-    command = " ".join([".venv/bin/python", "bench/quality.py", *(argv or sys.argv[1:])])
-    header = [
-        f"Run on {datetime.date.today().isoformat()}: `{command}`",
-        "",
-        f"Machine: {machine()}",
-        "",
-    ]
-    print("\n".join(header), flush=True)
+def attempt(fn: Callable[..., RunResult], *args: Any) -> dict[str, Any]:
+    """``fn(*args)`` as raw results; a failed ``sweeprun`` (e.g. the tree changing under a
+    shared checkout) is retried twice, then recorded as an error instead of losing the run."""
+    error = ""
+    for tries in range(3):
+        try:
+            return fn(*args).to_raw()
+        except RuntimeError as exc:
+            error = str(exc)
+            time.sleep(5 * (tries + 1))
+    raise RuntimeError(error)
+
+
+def collect(args: argparse.Namespace, raw: dict[str, Any]) -> None:
+    """Run every sweep of ``raw["meta"]`` and fill ``raw["search"]`` and ``raw["pruning"]``."""
+    meta = raw["meta"]
     t_start = time.perf_counter()
-    skipped: dict[str, str] = {}
-    if "search" in only and "gp" in methods:
-        reason = gp_available()
-        if reason:
-            skipped["gp"] = reason
-            methods.remove("gp")
+    jobs: list[tuple[dict[str, Any], str, Future[dict[str, Any]]]] = []
 
-    ctx = multiprocessing.get_context("fork")
+    def submit(row: dict[str, Any], key: str, label: str, *call: Any) -> None:
+        future = pool.submit(attempt, *call)
 
-    def progress(label: str, future: Future[RunResult]) -> Future[RunResult]:
-        def note(f: Future[RunResult]) -> None:
-            if f.exception() is None:
-                wall = f.result().wall
-                elapsed = time.perf_counter() - t_start
-                print(f"[{elapsed:4.0f} s] {label}: {wall:.1f} s", file=sys.stderr, flush=True)
+        def note(f: Future[dict[str, Any]]) -> None:
+            took = time.perf_counter() - t_start
+            status = f"{f.result()['wall']:.1f} s" if f.exception() is None else "FAILED"
+            print(f"[{took:4.0f} s] {label}: {status}", file=sys.stderr, flush=True)
 
         future.add_done_callback(note)
-        return future
+        jobs.append((row, key, future))
 
     zygote: subprocess.Popen[str] | None = None
-    search: dict[tuple[str, str], SearchCell] = {}
-    prune_futures: dict[str, list[Future[RunResult]]] = {}
-    search_futures: list[tuple[SearchCell, Future[RunResult], Future[RunResult]]] = []
+    ctx = multiprocessing.get_context("fork")
     try:
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
-            if "pruning" in only:
+            if meta["pruners"]:
                 zygote, sock = start_zygote(tmpdir())
-                for pruner in pruners:
-                    prune_futures[pruner] = [
-                        progress(
-                            f"mlp-{pruner}-s{s}",
-                            pool.submit(run_sweep, pruning_config(pruner, s, prune_cap, sock)),
-                        )
-                        for s in range(prune_seeds)
-                    ]
-            if "search" in only:
-                search = {(f, m): SearchCell() for f in FUNCTIONS for m in methods}  # table order
-                # slowest first so the two workers finish together
-                for method in sorted(methods, key=lambda m: m != "gp"):
-                    for function in FUNCTIONS:
-                        cell = search[function, method]
-                        for seed in range(seeds):
-                            doc = search_config(function, method, seed, trials)
-                            search_futures.append(
-                                (
-                                    cell,
-                                    progress(doc["name"], pool.submit(run_sweep, doc)),
-                                    progress(
-                                        doc["name"] + " in-process",
-                                        pool.submit(run_inprocess, doc, function),
-                                    ),
-                                )
-                            )
-            for cell, ours, theirs in search_futures:
-                cell.ours.append(ours.result())
-                cell.theirs.append(theirs.result())
-            prune_runs = {p: [f.result() for f in fs] for p, fs in prune_futures.items()}
+            for pruner in meta["pruners"]:
+                for seed in range(meta["prune_seeds"]):
+                    row = {"pruner": pruner, "rule": rule_text(PRUNERS[pruner]), "seed": seed}
+                    raw["pruning"].append(row)
+                    doc = pruning_config(pruner, seed, meta["prune_cap"], sock)
+                    submit(row, "run", doc["name"], run_sweep, doc)
+            cells = [(f, m, s) for m in meta["methods"] for f in FUNCTIONS
+                     for s in range(meta["seeds"])]  # fmt: skip
+            for function, method, seed in cells:
+                row = {"function": function, "method": method, "seed": seed}
+                raw["search"].append(row)
+            # slowest first so that the workers finish together
+            for row in sorted(raw["search"], key=lambda r: r["method"] != "gp"):
+                doc = search_config(row["function"], row["method"], row["seed"], meta["trials"])
+                submit(row, "ours", doc["name"], run_sweep, doc)
+                submit(
+                    row, "theirs", doc["name"] + " in-process", run_inprocess, doc, row["function"]
+                )
+            for row, key, future in jobs:
+                row.setdefault(key, None)
+                try:
+                    row[key] = future.result()
+                except Exception as exc:
+                    row["error"] = f"{key}: {exc}"
     finally:
         if zygote is not None:
             zygote.terminate()  # it waits for its trainers first
             zygote.wait()
-    elapsed = time.perf_counter() - t_start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = usage.ru_utime + usage.ru_stime
+    meta["elapsed"] = time.perf_counter() - t_start
+    meta["cpu"] = usage.ru_utime + usage.ru_stime
 
-    body = list(header)
-    if search:
-        body += [
-            f"### Best value after {trials} trials ({seeds} seeds, `--jobs 1`)",
-            "",
-            f"Never worse: sweeprun's median best ≤ in-process median best + {TOLERANCE:g}.",
-            "",
-            *search_table(search, skipped),
-            "",
-        ]
-    if prune_futures:
-        body += [
-            f"### Pruning: `method: bayes`, `run_cap: {prune_cap}`, MLPClassifier on digits, "
-            f"{EPOCHS} epochs ({prune_seeds} seeds, `--jobs 1`)",
-            "",
-            *pruning_table(prune_runs, prune_cap),
-            "",
-        ]
-    body.append(
-        f"Whole run: {elapsed:.0f} s wall with {args.workers} sweeps at a time; {cpu:.0f} CPU-s "
-        f"in all processes (≈ {cpu / args.workers:.0f} s wall on {args.workers} idle cores)."
-    )
-    text = "\n".join(body)
-    print("\n".join(body[len(header) :]), flush=True)
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="CI size: 20 trials, 2 seeds")
+    ap.add_argument("--only", default="search,pruning", help="comma list: search,pruning")
+    ap.add_argument("--workers", type=int, default=2, help="sweeps run at the same time")
+    ap.add_argument("--out", type=Path, default=None, help="Markdown file to update")
+    ap.add_argument("--raw", type=Path, default=None, help="also write the raw results (JSON)")
+    ap.add_argument("--render", type=Path, default=None, help="render raw results; run nothing")
+    args = ap.parse_args(argv)
+    q = args.quick
+    if args.render:
+        raw = json.loads(args.render.read_text())
+    else:
+        only = set(filter(None, args.only.split(",")))
+        methods = list(QUICK_METHODS if q else METHODS) if "search" in only else []
+        meta: dict[str, Any] = {
+            "date": datetime.date.today().isoformat(),
+            "command": " ".join([".venv/bin/python", "bench/quality.py", *(argv or sys.argv[1:])]),
+            "machine": machine(),
+            "trials": 20 if q else 100,
+            "seeds": 2 if q else 5,
+            "methods": methods,
+            "skipped": {},
+            "prune_cap": 8 if q else 40,
+            "prune_seeds": 1 if q else 3,
+            "epochs": EPOCHS,
+            "pruners": list(QUICK_PRUNERS if q else PRUNERS) if "pruning" in only else [],
+            "workers": args.workers,
+        }
+        if "gp" in methods and (reason := gp_available()):
+            meta["skipped"]["gp"] = reason
+            methods.remove("gp")
+        raw = {"meta": meta, "search": [], "pruning": []}
+        print(f"Machine: {meta['machine']}", file=sys.stderr, flush=True)
+        collect(args, raw)
+        if args.raw:
+            args.raw.write_text(json.dumps(raw, indent=1) + "\n")
+    header, body = render(raw)
+    print("\n".join(header + body), flush=True)
+    out_path = args.out if args.out or q or args.render else DOC
     if out_path is not None:
-        update_doc(out_path, text)
-        print(f"\nwrote {out_path}")
+        update_doc(out_path, "\n".join(header + body))
+        print(f"\nwrote {out_path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ sys.path.insert(0, str(BENCH))
 
 import programs.mlp_curve as mlp_curve  # noqa: E402
 import quality  # noqa: E402
+import quality_report as report  # noqa: E402
 from programs.branin import ARGMIN as BRANIN_ARGMIN  # noqa: E402
 from programs.branin import MINIMUM as BRANIN_MIN  # noqa: E402
 from programs.branin import branin  # noqa: E402
@@ -115,14 +116,53 @@ def test_mlp_curve_names_missing_arguments() -> None:
 
 
 def test_steps_saved_and_goal() -> None:
-    trials = [quality.Trial(i, "PRUNED", None, 5) for i in range(3)]
-    trials.append(quality.Trial(3, "COMPLETE", 0.1, 20))
-    assert quality.steps_saved(trials, cap=4, epochs=20) == pytest.approx(1 - 35 / 80)
-    assert quality.meets_goal([0.5, 0.4, 0.3], gap=0.01)
-    assert not quality.meets_goal([0.5, 0.39, 0.3], gap=0.0)
-    assert not quality.meets_goal([0.9], gap=0.011)
-    assert quality.never_worse([1.0, 2.0, 3.0], [2.0, 1.0, 5.0])
-    assert not quality.never_worse([1.0, 2.1], [1.0, 2.0])
+    trials = [report.Trial(i, "PRUNED", None, 5) for i in range(3)]
+    trials.append(report.Trial(3, "COMPLETE", 0.1, 20))
+    assert report.steps_saved(trials, cap=4, epochs=20) == pytest.approx(1 - 35 / 80)
+    assert report.meets_goal([0.5, 0.4, 0.3], gap=0.01)
+    assert not report.meets_goal([0.5, 0.39, 0.3], gap=0.0)
+    assert not report.meets_goal([0.9], gap=0.011)
+    assert report.never_worse([1.0, 2.0, 3.0], [2.0, 1.0, 5.0])
+    assert not report.never_worse([1.0, 2.1], [1.0, 2.0])
+
+
+def test_render_reports_identity_gaps_and_failures() -> None:
+    def run(values: list[float], steps: int = 20, wall: float = 1.0) -> dict[str, object]:
+        rows = [[i, "COMPLETE", v, steps] for i, v in enumerate(values)]
+        return {"wall": wall, "trials": [*rows, [len(values), "PRUNED", None, 2]]}
+
+    raw = {
+        "meta": {
+            "date": "2026-01-01", "command": "bench/quality.py", "machine": "m", "trials": 3,
+            "seeds": 2, "skipped": {"gp": "No module named 'torch'"}, "prune_cap": 4,
+            "prune_seeds": 2, "epochs": 20, "workers": 2, "elapsed": 10.0, "cpu": 18.0,
+        },
+        "search": [
+            {"function": "branin", "method": "tpe", "seed": 0, "ours": run([3.0, 1.0]), "theirs": run([3.0, 1.0])},
+            {"function": "branin", "method": "tpe", "seed": 1, "ours": run([2.0]), "theirs": run([2.5])},
+        ],
+        "pruning": [
+            {"pruner": "none", "rule": "none", "seed": 0, "run": run([0.10, 0.2], steps=20)},
+            {"pruner": "none", "rule": "none", "seed": 1, "run": run([0.20], steps=20)},
+            {"pruner": "median", "rule": "{type: median}", "seed": 0, "run": run([0.1], steps=1)},
+            {"pruner": "median", "rule": "{type: median}", "seed": 1, "run": None, "error": "run: boom"},
+        ],
+    }  # fmt: skip
+    header, body = report.render(raw)
+    text = "\n".join(header + body)
+    assert "Run on 2026-01-01: `bench/quality.py`" in text
+    # medians 1.5 vs 1.75: never worse; one of two seeds identical
+    assert "| branin (min 0.397887) | tpe | 1.5 [1, 2] | 1.75 [1, 2.5] | 1/2 | 1/2 | yes |" in text
+    assert "| all | gp | skipped: No module named 'torch' |" in text
+    # of 4 × 20 steps, none used 42 and 22 (saved 47.5 %, 72.5 %), median 3 (saved 96.25 %)
+    assert "| `none` | 60.0 [47.5, 72.5] % | 0.1500 [0.1000, 0.2000] | +0.00 % |" in text
+    assert (
+        "| `{type: median}` | 96.2 [96.2, 96.2] % | 0.1000 [0.1000, 0.1000] | -33.33 % | +0.0 % | 1 / 0 |"
+        in text
+    )
+    assert text.count("| yes |") == 2  # never worse, and median meets the goal
+    assert "1 run(s) failed and are left out:\n- mlp median seed 1: run: boom" in text
+    assert "Whole run: 10 s wall with 2 sweeps at a time; 18 CPU-s" in text
 
 
 def test_pruning_config_is_a_valid_sweep(tmp_path: Path) -> None:
@@ -136,10 +176,10 @@ def test_pruning_config_is_a_valid_sweep(tmp_path: Path) -> None:
 
 def test_update_doc_keeps_text_outside_the_markers(tmp_path: Path) -> None:
     doc = tmp_path / "b.md"
-    quality.update_doc(doc, "first")
-    assert quality.BEGIN in doc.read_text() and "first" in doc.read_text()
+    report.update_doc(doc, "first")
+    assert report.BEGIN in doc.read_text() and "first" in doc.read_text()
     doc.write_text("# Title\n\nnotes before\n\n" + doc.read_text().split("\n\n", 1)[1] + "after\n")
-    quality.update_doc(doc, "second")
+    report.update_doc(doc, "second")
     text = doc.read_text()
     assert "notes before" in text and text.endswith("after\n")
     assert "second" in text and "first" not in text
