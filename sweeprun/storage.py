@@ -5,6 +5,11 @@ journal file ``.sweeprun/journal.log`` (``$SWEEPRUN_DIR`` overrides ``.sweeprun`
 
 Accepted forms: a journal file path (or ``journal:///path``), ``sqlite:///``, ``postgresql://``,
 ``mysql://``, ``redis://``, ``grpc://host:port``. Passwords are masked in every message.
+
+Network storages (PostgreSQL, MySQL, Redis, gRPC) are opened behind
+:class:`sweeprun.retrying.RetryingStorage`, so a storage that blinks mid-sweep (a database
+restart) does not crash agents. An RDB storage is wrapped as ``Retrying(_CachedStorage(RDB))``:
+Optuna's in-process cache stays, and ``storage._backend`` still reaches the ``RDBStorage``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from sweeprun.errors import SweepError, mask_url
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
+_GRPC_CONNECT_TIMEOUT = 5.0
 RDB_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
 
 
@@ -75,6 +81,28 @@ def classify(url: str) -> StorageSpec:
     )
 
 
+def password_of(url: str) -> str | None:
+    """The password in a storage URL, if any (``scheme://user:password@host``)."""
+    _, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return None
+    creds = rest.rpartition("@")[0]
+    return creds.split(":", 1)[1] or None if ":" in creds else None
+
+
+def redact(text: str, url: str) -> str:
+    """``text`` with the URL masked and its password (raw or %-decoded) removed."""
+    from urllib.parse import quote, unquote
+
+    text = text.replace(url, mask_url(url))
+    pw = password_of(url)
+    if pw:
+        for form in {pw, unquote(pw), quote(unquote(pw), safe="")}:
+            if len(form) >= 3:  # shorter ones would shred the text, and are no secret
+                text = text.replace(form, "***")
+    return text
+
+
 def _sqlalchemy_url(spec: StorageSpec) -> str:
     scheme, _, rest = spec.url.partition("://")
     if spec.kind == "postgresql" and "+" not in scheme:
@@ -84,8 +112,36 @@ def _sqlalchemy_url(spec: StorageSpec) -> str:
     return spec.url
 
 
-def open_storage(spec: StorageSpec, *, heartbeat_interval: int | None = None) -> BaseStorage:
-    """Open (and create where needed) the Optuna storage behind ``spec``."""
+def open_storage(
+    spec: StorageSpec, *, heartbeat_interval: int | None = None, retry: bool = True
+) -> BaseStorage:
+    """Open (and create where needed) the Optuna storage behind ``spec``.
+
+    The storage must answer now (a clear error otherwise); with ``retry`` a network storage
+    is wrapped so that later outages are retried (see :mod:`sweeprun.retrying`)."""
+    inner = _open(spec, heartbeat_interval)
+    if not retry or spec.kind in ("journal", "sqlite"):
+        return inner
+    from optuna.storages import RDBStorage, _CachedStorage
+
+    from sweeprun.retrying import wrap
+
+    if isinstance(inner, RDBStorage):
+        inner = _CachedStorage(inner)
+    return wrap(inner, spec.display, lambda text: redact(text, spec.url))
+
+
+def _open(spec: StorageSpec, heartbeat_interval: int | None) -> BaseStorage:
+    import warnings
+
+    import optuna
+
+    with warnings.catch_warnings():  # Redis and gRPC are "experimental" in Optuna: not news
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return _open_quiet(spec, heartbeat_interval)
+
+
+def _open_quiet(spec: StorageSpec, heartbeat_interval: int | None) -> BaseStorage:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -106,8 +162,24 @@ def open_storage(spec: StorageSpec, *, heartbeat_interval: int | None = None) ->
             return optuna.storages.JournalStorage(JournalRedisBackend(spec.url))
         if spec.kind == "grpc":
             rest = spec.url.partition("://")[2]
-            host, _, port = rest.rpartition(":")
-            return optuna.storages.GrpcStorageProxy(host=host or "localhost", port=int(port))
+            host, _, port = rest.rstrip("/").rpartition(":")
+            if not port.isdigit():
+                raise SweepError(
+                    f"storage {spec.display}: give the proxy as grpc://host:port "
+                    "(the address `sweeprun serve` prints)"
+                )
+            proxy = optuna.storages.GrpcStorageProxy(host=host or "localhost", port=int(port))
+            try:
+                proxy.wait_server_ready(timeout=_GRPC_CONNECT_TIMEOUT)
+            except ConnectionError:
+                proxy.close()
+                raise SweepError(
+                    f"cannot reach the storage proxy at {spec.display} "
+                    f"(no answer in {_GRPC_CONNECT_TIMEOUT:.0f}s)\n"
+                    "    fix: start it with `sweeprun serve --storage postgresql://...` on that "
+                    "host (and --host 0.0.0.0 to accept other machines)"
+                ) from None
+            return proxy
         kwargs = {}
         if spec.kind != "sqlite":
             kwargs = {"pool_pre_ping": True}
@@ -131,5 +203,12 @@ def open_storage(spec: StorageSpec, *, heartbeat_interval: int | None = None) ->
 
 
 def _clean(exc: BaseException, spec: StorageSpec) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text.replace(spec.url, spec.display)
+    """The first line of the error and of its root cause (Optuna hides the driver's)."""
+    lines: list[str] = []
+    cur: BaseException | None = exc
+    while cur is not None and len(lines) < 5:
+        text = str(cur).strip()
+        lines.append(text.splitlines()[0] if text else type(cur).__name__)
+        cur = cur.__cause__
+    shown = lines[0] if lines[-1] in lines[0] else f"{lines[-1]} ({lines[0]})"
+    return redact(shown, spec.url)
