@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,6 +111,29 @@ def test_mlp_curve_prints_one_val_loss_per_epoch_and_the_zygote_matches(tmp_path
     finally:
         zygote.terminate()
         assert zygote.wait(timeout=10) == 0  # reaped its trainers and exited cleanly
+
+
+def test_zygote_exits_when_the_benchmark_is_gone(tmp_path: Path) -> None:
+    """A benchmark killed with SIGKILL leaves no zygote behind."""
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import quality; from pathlib import Path\n"
+        "z, _ = quality.start_zygote(Path(sys.argv[2])); print(z.pid, flush=True)\n"
+        "import os, signal; os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(BENCH), str(tmp_path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    pid = int(proc.stdout.split()[0])
+    for _ in range(200):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("the zygote outlived its parent")
 
 
 def test_mlp_curve_names_missing_arguments() -> None:

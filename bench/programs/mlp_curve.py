@@ -90,7 +90,7 @@ def _print_line(line: str) -> None:
 
 
 def serve(path: str) -> None:
-    """The zygote: load once, fork one trainer per connection."""
+    """The zygote: load once, fork one trainer per connection; exit when the parent is gone."""
     data = load_data()
     train({"learning_rate_init": 1e-3, "hidden": 8, "alpha": 1e-4, "batch_size": 64,
            "epochs": 1}, data, lambda line: None)  # fmt: skip  # warm every import
@@ -101,8 +101,15 @@ def serve(path: str) -> None:
     server.bind(path)
     server.listen(64)
     print("ready", flush=True)
-    while True:
-        conn, _ = server.accept()
+    parent = os.getppid()
+    server.settimeout(1.0)
+    while os.getppid() == parent:  # outlive the benchmark by at most a second
+        try:
+            conn, _ = server.accept()
+        except TimeoutError:
+            _reap()
+            continue
+        conn.settimeout(None)
         _reap()
         if os.fork() == 0:
             server.close()
