@@ -34,7 +34,7 @@ from sweeprun.outcome import (
     classify,
 )
 from sweeprun.prepare import prepare_trial
-from sweeprun.recovery import StaleCallback, owner_tag, recover_orphans
+from sweeprun.recovery import owner_tag, recover_orphans
 from sweeprun.space import SearchSpace
 from sweeprun.trialrun import (
     Running,
@@ -103,16 +103,14 @@ class Controller:
         self.consecutive_failures = 0
         self._interrupts = 0
         self._waiting_gpu_noted = False
-        self._stale: StaleCallback | None = None
+        self._rdb: Any | None = None
         self._next_reap = 0.0
         self._trial_info = self._sampler_info()
 
     # ---- main loop ---------------------------------------------------------------------
     def run(self) -> RunResult:
         trial_cfg = self.cfg.trial
-        stale = StaleCallback(self.space)
-        if enable_rdb_heartbeat(self.study, trial_cfg.heartbeat, trial_cfg.lease_grace, stale):
-            self._stale = stale
+        self._rdb = enable_rdb_heartbeat(self.study, trial_cfg.heartbeat, trial_cfg.lease_grace)
         keeper = Keeper(
             self.study,
             lambda: [r.trial._trial_id for r in list(self.running.values())],
@@ -146,7 +144,7 @@ class Controller:
         if now < self._next_reap:
             return
         self._next_reap = now + self.cfg.trial.heartbeat
-        n = recover_orphans(self.study, self.space, self.cfg.trial.lease_grace, stale=self._stale)
+        n = recover_orphans(self.study, self.space, self.cfg.trial.lease_grace, rdb=self._rdb)
         if n:
             self.budget.refresh()
             self.display.note(f"recovered {n} orphaned trial(s); their parameters run again")
@@ -271,6 +269,8 @@ class Controller:
             pid=child.pid,
         )
         set_user_attrs(self.study._storage, trial._trial_id, attrs)
+        if self._rdb is not None:  # alive from the start, not only after the first interval
+            self._rdb.record_heartbeat(trial._trial_id)
         used = {r.slot for r in self.running.values()}
         slot = min(i for i in range(self.jobs + 1) if i not in used)
         self.running[number] = Running(
@@ -436,12 +436,18 @@ class Controller:
                 run.child.stop(reason)
 
     def _drain_exits(self, timeout: float) -> None:
-        end = time.monotonic() + timeout
+        """After an error: wait until every child is gone (the kill ladder needs this process
+        alive), recording what can still be recorded."""
+        end = time.monotonic() + timeout + self.cfg.trial.kill_grace
         while self.running and time.monotonic() < end:
             try:
                 kind, number, payload = self.events.get(timeout=0.2)
             except queue.Empty:
                 continue
             run = self.running.get(number)
-            if run is not None and kind == "x":
+            if run is None or kind != "x":
+                continue
+            try:
                 self._on_exit(run, payload)
+            except Exception:  # the storage itself may be what failed
+                self.running.pop(number, None)

@@ -1,4 +1,4 @@
-"""A journal-file lock on ``fcntl`` record locks (``lockf``).
+"""The journal file: a lock on ``fcntl`` record locks (``lockf``), and all-or-nothing appends.
 
 Optuna's own journal locks create and delete a lock file per write; a process killed with -9
 while holding one leaves it behind, and every other process then waits out a grace period.
@@ -8,11 +8,15 @@ works across processes on one host and on NFSv4 (which implements POSIX locks).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import json
 import os
 import threading
+from typing import Any
 
-from optuna.storages.journal._file import BaseJournalFileLock
+from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
 
 
 class FlockLock(BaseJournalFileLock):
@@ -38,3 +42,50 @@ class FlockLock(BaseJournalFileLock):
                 fcntl.lockf(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread_lock.release()
+
+
+class SafeJournalFileBackend(JournalFileBackend):
+    """Optuna's journal file whose appends are all-or-nothing.
+
+    A write that fails half-way (disk full, read-only remount) is cut back to where it began,
+    and a torn last line left by a crash is cut before the next append; otherwise the next
+    record would be glued onto the torn one and every later read of the journal would fail.
+    """
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
+        with get_lock_file(self._lock):
+            # unbuffered: a failed write must leave nothing behind to be flushed later
+            fd = os.open(self._file_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                start = _cut_torn_tail(fd)
+                try:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    os.fsync(fd)
+                except OSError:
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
+            finally:
+                os.close(fd)
+
+
+def _cut_torn_tail(fd: int) -> int:
+    """Truncate an incomplete last line; return the size the file now has."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+        return size
+    chunk = 1 << 20
+    end = size
+    while end > 0:
+        begin = max(0, end - chunk)
+        block = os.pread(fd, end - begin, begin)
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            os.ftruncate(fd, begin + cut + 1)
+            return begin + cut + 1
+        end = begin
+    os.ftruncate(fd, 0)
+    return 0

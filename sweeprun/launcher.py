@@ -23,6 +23,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import os
+import secrets
 import selectors
 import signal
 import subprocess
@@ -172,7 +173,9 @@ class Child:
         req.stdout_path.parent.mkdir(parents=True, exist_ok=True)
         req.stderr_path.parent.mkdir(parents=True, exist_ok=True)
         report_log = req.stdout_path.with_name("metrics.jsonl")
-        self._report_file = req.stdout_path.with_name("report-file.jsonl")
+        # an unguessable name per attempt: another trial cannot find it by swapping numbers,
+        # and a retry in the same directory never replays the last attempt's reports
+        self._report_file = req.stdout_path.with_name(f"report-{secrets.token_hex(8)}.jsonl")
         pipes = [os.pipe() for _ in range(3)]
         self._coalesce = _COALESCE if all(_enlarge(r) for r, _ in pipes) else 0.0
         (out_r, out_w), (err_r, err_w), (rep_r, rep_w) = pipes

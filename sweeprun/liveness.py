@@ -1,8 +1,8 @@
 """Keep running trials visibly alive, so that other agents can tell a dead agent's trials.
 
 * RDB storages (PostgreSQL, MySQL, SQLite): Optuna's heartbeat — ``record_heartbeat`` for each
-  running trial every ``trial.heartbeat`` seconds; any agent calls ``fail_stale_trials`` before
-  asking, and the stale-trial callback re-queues the parameters.
+  running trial at launch and every ``trial.heartbeat`` seconds; any agent fails and re-queues
+  the trials Optuna's heartbeat table shows stale (the same query ``fail_stale_trials`` uses).
 * Journal file, Redis and gRPC storages: a lease — the attribute ``sweeprun.lease`` holds the
   wall-clock time until which the trial is known alive, renewed every ``trial.heartbeat``
   seconds to ``now + trial.lease_grace``; any agent fails and re-queues trials whose lease ran
@@ -33,21 +33,18 @@ def rdb_backend(study: optuna.Study) -> Any | None:
     return backend if isinstance(backend, RDBStorage) else None
 
 
-def enable_rdb_heartbeat(
-    study: optuna.Study,
-    interval: float,
-    grace: float,
-    on_stale: Callable[[optuna.Study, optuna.trial.FrozenTrial], None],
-) -> bool:
-    """Turn Optuna's heartbeat on for an RDB storage; False for other storages."""
+def enable_rdb_heartbeat(study: optuna.Study, interval: float, grace: float) -> Any | None:
+    """Turn Optuna's heartbeat on for an RDB storage and return it; None for other storages.
+
+    Stale trials are then found with the storage's own query and failed by
+    :func:`sweeprun.recovery.recover_orphans`, which records the reason before failing them
+    (Optuna's ``fail_stale_trials`` fails first, after which no attribute can be written)."""
     backend = rdb_backend(study)
     if backend is None:
-        return False
+        return None
     backend.heartbeat_interval = max(1, round(interval))
     backend.grace_period = max(int(grace), backend.heartbeat_interval + 1)
-    backend.heartbeat_stale_trial_callback = on_stale
-    backend.failed_trial_callback = on_stale
-    return True
+    return backend
 
 
 class Keeper(threading.Thread):

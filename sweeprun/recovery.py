@@ -65,18 +65,27 @@ def _child_belongs(pid: int, sweep: str, number: int) -> bool:
     return f"SWEEPRUN_SWEEP={sweep}".encode() in env and f"SWEEPRUN_TRIAL={number}".encode() in env
 
 
+def _group_of_trial(pgid: int, sweep: str, number: int) -> bool:
+    """Whether a live process of group ``pgid`` is this trial's child or grandchild (the child
+    itself may have exited while its grandchildren live on)."""
+    from sweeprun.launcher import group_members
+
+    members = group_members(pgid) or []
+    return any(_child_belongs(pid, sweep, number) for pid in members)
+
+
 def kill_leftover_group(pid: int, sweep: str, number: int, grace: float = 3.0) -> None:
-    """Stop the process group of an orphaned trial's child, if it still runs here."""
-    if not _child_belongs(pid, sweep, number):
+    """Stop what is left of an orphaned trial's process group on this host."""
+    if not _group_of_trial(pid, sweep, number):
         return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
         except (ProcessLookupError, PermissionError):
             return
         end = time.monotonic() + wait
         while time.monotonic() < end:
-            if not _child_belongs(pid, sweep, number):
+            if not _group_of_trial(pid, sweep, number):
                 return
             time.sleep(0.05)
 
@@ -98,44 +107,27 @@ def is_orphan(trial: optuna.trial.FrozenTrial, lease_grace: float, now: float) -
     return now > started.timestamp() + lease_grace
 
 
-class StaleCallback:
-    """The RDB heartbeat's stale-trial callback: re-queue the trial's parameters."""
-
-    def __init__(self, space: SearchSpace) -> None:
-        self.space = space
-        self.count = 0
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        requeue(study, self.space, trial)
-        self.count += 1
-
-
 def recover_orphans(
-    study: optuna.Study,
-    space: SearchSpace,
-    lease_grace: float,
-    *,
-    stale: StaleCallback | None = None,
+    study: optuna.Study, space: SearchSpace, lease_grace: float, *, rdb: Any | None = None
 ) -> int:
     """Fail and re-queue trials whose agent is gone; return how many this agent reaped.
 
-    With ``stale`` (RDB storages with the heartbeat on), other hosts' trials are judged by
-    Optuna's ``fail_stale_trials``; this host's by their owner's pid."""
+    With ``rdb`` (an RDBStorage with the heartbeat on), other hosts' trials are judged by
+    Optuna's heartbeat table (the stale ids ``fail_stale_trials`` would fail), this host's by
+    their owner's pid, and a trial with no owner yet by its start time."""
     from optuna.trial import TrialState
 
-    count = 0
-    if stale is not None:
-        from optuna.storages import fail_stale_trials
-
-        before = stale.count
-        fail_stale_trials(study)
-        count += stale.count - before
+    stale: set[int] = set(rdb._get_stale_trial_ids(study._study_id)) if rdb is not None else set()
     now = time.time()
+    count = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get("sweeprun.owner")
-        if stale is not None and not (owner and owner.get("host") == HOST):
-            continue  # RDB: other hosts' trials are judged by the heartbeat
-        if is_orphan(t, lease_grace, now) and reap(study, space, t):
+        foreign = owner is not None and owner.get("host") != HOST
+        if rdb is not None and foreign:
+            orphan = t._trial_id in stale
+        else:
+            orphan = is_orphan(t, lease_grace, now)
+        if orphan and reap(study, space, t):
             count += 1
     return count
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sweeprun.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POLICY
+from sweeprun.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POLICY, SweepError
 from sweeprun.storage import sweeprun_dir
 
 if TYPE_CHECKING:
@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from sweeprun.controller import RunResult
     from sweeprun.display import Display, Final
     from sweeprun.study import Sweep
+
+
+class StorageFailure(SweepError):
+    """The storage failed mid-sweep: the sweep ran but could not finish (exit 1)."""
+
+    exit_code = EXIT_POLICY
 
 
 def run_agent(
@@ -48,6 +54,13 @@ def run_agent(
     )
     try:
         result = ctl.run()
+    except OSError as exc:  # the storage's disk is full, read-only, gone ...
+        raise StorageFailure(
+            f"cannot write to the storage {sweep.storage.display}: "
+            f"{exc.strerror or exc}; the running trials were stopped and everything recorded "
+            "before is kept\n    fix: free the disk or fix the storage, then run the same "
+            "command again to resume"
+        ) from None
     finally:
         display.close()
     final = summarize(sweep, result)

@@ -148,13 +148,11 @@ def _open_quiet(spec: StorageSpec, heartbeat_interval: int | None) -> BaseStorag
 
     try:
         if spec.kind == "journal":
-            from optuna.storages.journal import JournalFileBackend
-
-            from sweeprun.journal_lock import FlockLock
+            from sweeprun.journal_lock import FlockLock, SafeJournalFileBackend
 
             path = spec.journal_path
             path.parent.mkdir(parents=True, exist_ok=True)
-            backend = JournalFileBackend(str(path), lock_obj=FlockLock(str(path)))
+            backend = SafeJournalFileBackend(str(path), lock_obj=FlockLock(str(path)))
             return optuna.storages.JournalStorage(backend)
         if spec.kind == "redis":
             from optuna.storages.journal import JournalRedisBackend

@@ -95,10 +95,13 @@ def choose_auto(cfg: SweepConfig) -> tuple[str, str]:
     return "bayes", f"{kinds} parameters and a budget of {cap or 'open'}: multivariate TPE"
 
 
-def sampler_kwargs(cfg: SweepConfig) -> dict[str, Any]:
+def sampler_kwargs(cfg: SweepConfig, salt: int | None = None) -> dict[str, Any]:
     """The explicit keyword arguments of the sampler for ``cfg`` (user options last)."""
     method = resolved_method(cfg)
-    kwargs: dict[str, Any] = {"seed": cfg.seed}
+    seed = cfg.seed
+    if seed is not None and salt is not None:
+        seed = (seed + salt * 1_000_003) % 2**32
+    kwargs: dict[str, Any] = {"seed": seed}
     if method == "bayes":
         kwargs.update(multivariate=True, constant_liar=True, n_startup_trials=10)
     elif method == "tpe":
@@ -111,7 +114,7 @@ def resolved_method(cfg: SweepConfig) -> str:
     return choose_auto(cfg)[0] if cfg.method == "auto" else cfg.method
 
 
-def make_sampler(cfg: SweepConfig) -> optuna.samplers.BaseSampler:
+def make_sampler(cfg: SweepConfig, salt: int | None = None) -> optuna.samplers.BaseSampler:
     import inspect
 
     from sweeprun.errors import did_you_mean
@@ -120,7 +123,7 @@ def make_sampler(cfg: SweepConfig) -> optuna.samplers.BaseSampler:
     check_installed(method)
     path, _ = SAMPLERS[method]
     cls = _cls(path)
-    kwargs = sampler_kwargs(cfg)
+    kwargs = sampler_kwargs(cfg, salt)
     accepted = [
         n for n, p in inspect.signature(cls.__init__).parameters.items()
         if n != "self" and p.kind is not p.VAR_KEYWORD

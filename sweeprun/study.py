@@ -45,17 +45,26 @@ def _config_doc(cfg: SweepConfig) -> dict[str, Any]:
 
 
 def _build_study(
-    storage: optuna.storages.BaseStorage, name: str, cfg: SweepConfig
+    storage: optuna.storages.BaseStorage, name: str, cfg: SweepConfig, *, joining: bool = False
 ) -> optuna.Study:
+    """The study with its sampler and pruner. An agent joining (or resuming) a seeded sweep
+    salts the seed with the trial count and its pid, so that agents do not all draw the same
+    sequence; the agent that creates the sweep uses `seed` as given (reproducible)."""
+    import os
+
     import optuna
 
     from sweeprun.strategies import make_pruner, make_sampler
 
+    salt = None
+    if joining and cfg.seed is not None:
+        n = storage.get_n_trials(storage.get_study_id_from_name(name))
+        salt = n * 7919 + os.getpid()
     goal = cfg.metric.goal if cfg.metric else "minimize"
     return optuna.load_study(
         study_name=name,
         storage=storage,
-        sampler=make_sampler(cfg),
+        sampler=make_sampler(cfg, salt=salt),
         pruner=make_pruner(cfg.early_terminate, goal),
     )
 
@@ -93,7 +102,7 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
             raise SweepError(
                 f"study '{name}' in {spec.display} exists but was not created by sweeprun"
             )
-        study = _build_study(storage, name, cfg)
+        study = _build_study(storage, name, cfg, joining=True)
         return Sweep(name, study, cfg, spec, resumed=True)
     _build_study_check(cfg)  # a bad sampler or pruner option: refuse before creating anything
     try:
@@ -143,7 +152,7 @@ def load_sweep(spec: StorageSpec, name: str) -> Sweep:
             f"study '{name}' in {spec.display} was not created by sweeprun (no stored config)"
         )
     cfg = parse_config(doc, source=f"{spec.display} (sweep '{name}')")
-    return Sweep(name, _build_study(storage, name, cfg), cfg, spec, resumed=True)
+    return Sweep(name, _build_study(storage, name, cfg, joining=True), cfg, spec, resumed=True)
 
 
 def enqueue_baselines(sweep: Sweep) -> None:

@@ -46,7 +46,8 @@ def alive(pid: int) -> bool:
 
 
 def recorded_pids(pids_dir: Path) -> list[int]:
-    return [int(p.read_text()) for p in pids_dir.glob("*.pid")]
+    texts = [p.read_text().strip() for p in pids_dir.glob("*.pid")]
+    return [int(t) for t in texts if t]  # a file being written may still be empty
 
 
 def test_every_outcome_gets_its_state_and_reason(
