@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -127,11 +128,14 @@ def read_trials(run_dir: Path, name: str) -> list[Trial]:
 
 
 def run_sweep(doc: dict[str, Any], jobs: int = 1) -> RunResult:
-    """``sweeprun start`` of ``doc`` (written as sweep.yaml) in a fresh directory."""
+    """``sweeprun start`` of ``doc`` (written as sweep.yaml) in a fresh directory, removed after
+    a successful run (a failed one is kept for its logs)."""
     d = tmpdir()
     sweep = write(d / "sweep.yaml", json.dumps(doc, indent=1) + "\n")
     wall, _ = run_sweeprun(["start", str(sweep), "--quiet", "--jobs", str(jobs)], cwd=d)
-    return RunResult(read_trials(d, doc["name"]), wall)
+    result = RunResult(read_trials(d, doc["name"]), wall)
+    shutil.rmtree(d, ignore_errors=True)
+    return result
 
 
 def run_inprocess(doc: dict[str, Any], function: str) -> RunResult:
@@ -245,7 +249,8 @@ def collect(args: argparse.Namespace, raw: dict[str, Any]) -> None:
     try:
         with ProcessPoolExecutor(max_workers=args.workers, mp_context=ctx) as pool:
             if meta["pruners"]:
-                zygote, sock = start_zygote(tmpdir())
+                zygote_dir = tmpdir()
+                zygote, sock = start_zygote(zygote_dir)
             for pruner in meta["pruners"]:
                 for seed in range(meta["prune_seeds"]):
                     row = {"pruner": pruner, "rule": rule_text(PRUNERS[pruner]), "seed": seed}
@@ -274,6 +279,7 @@ def collect(args: argparse.Namespace, raw: dict[str, Any]) -> None:
         if zygote is not None:
             zygote.terminate()  # it waits for its trainers first
             zygote.wait()
+            shutil.rmtree(zygote_dir, ignore_errors=True)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     meta["elapsed"] = time.perf_counter() - t_start
     meta["cpu"] = usage.ru_utime + usage.ru_stime
