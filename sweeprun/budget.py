@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sweeprun.space import SearchSpace
 
 REFRESH = 2.0
+NEAR_CAP = 64  # within this many trials of the cap, each launch is checked exactly (admit)
 STOP_ATTR = "sweeprun.stop"
 
 
@@ -97,7 +98,10 @@ class Budget:
             self.refresh()
 
     def exhausted(self, local_running: int) -> str | None:
-        self.maybe_refresh()
+        if self.near_cap():
+            self.refresh()  # exact counts for the last places (other agents race for them)
+        else:
+            self.maybe_refresh()
         if self.target_reached and self.metric is not None:
             return f"metric.target {self.metric.target} reached"
         in_flight = max(self.running, local_running)
@@ -108,6 +112,37 @@ class Budget:
             if self.waiting <= 0:
                 return "grid exhausted: every point has run"
         return None
+
+    def near_cap(self) -> bool:
+        return self.cap is not None and self.cap - (self.counted + self.running) <= NEAR_CAP
+
+    def admit(self, trial: optuna.Trial) -> bool:
+        """After ``ask``: may this trial run without going over the cap? Trials are admitted
+        in number order — counted and running trials numbered below it take the budget first
+        — so agents racing for the last places never overshoot. Checked near the cap only."""
+        from optuna.trial import TrialState
+
+        if not self.near_cap():
+            return True
+        assert self.cap is not None
+        ahead = 0
+        for t in self.study.get_trials(deepcopy=False):
+            if t.number >= trial.number:
+                continue
+            if t.state == TrialState.RUNNING or is_counted(t):
+                ahead += 1
+        return ahead < self.cap
+
+    def others_in_flight(self, local_running: int) -> bool:
+        """Trials of other agents still running while the budget is not yet counted full:
+        if they fail or their agent dies, their places must be run again."""
+        self.refresh()
+        if self.target_reached:
+            return False
+        others = self.running - local_running
+        if self.cap is not None and self.counted >= self.cap:
+            return False
+        return others > 0
 
     def launched(self, grid_index: int | None) -> None:
         self.waiting = max(0, self.waiting - 1)

@@ -103,6 +103,7 @@ class Controller:
         self.consecutive_failures = 0
         self._interrupts = 0
         self._waiting_gpu_noted = False
+        self._waiting_note = False
         self._rdb: Any | None = None
         self._next_reap = 0.0
         self._trial_info = self._sampler_info()
@@ -124,6 +125,8 @@ class Controller:
             while True:
                 self._fill_slots()
                 if not self.running:
+                    if self._wait_for_others():
+                        continue
                     break
                 self._wait()
                 self._check_deadline()
@@ -137,6 +140,27 @@ class Controller:
             keeper.stop()
             self._restore_signals(old)
         return self.result
+
+    def _wait_for_others(self) -> bool:
+        """With nothing running here and the budget taken by other agents' running trials,
+        wait (reaping) until they finish: if one fails or its agent dies, this agent runs the
+        replacement. False when there is nothing to wait for."""
+        if self.draining or self.result.policy_failure or self.result.stopped:
+            return False
+        if self.count is not None and self.result.launched >= self.count:
+            return False
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            return False
+        if not self.budget.others_in_flight(0):
+            return False
+        if not self._waiting_note:
+            self.display.note("budget taken by other agents' running trials; waiting for them")
+            self._waiting_note = True
+        self._wait()  # sleeps up to 0.2 s on the (empty) event queue, handles signals
+        self._next_reap = min(self._next_reap, time.monotonic() + 1.0)
+        self._reap()
+        self.result.stop_note = None
+        return True
 
     def _reap(self) -> None:
         """Fail and re-queue trials of dead agents (at start, then every heartbeat)."""
@@ -220,6 +244,16 @@ class Controller:
         import optuna
 
         trial = self.study.ask(self.space.distributions())
+        if not self.budget.admit(trial):  # other agents took the last places first
+            set_user_attrs(
+                self.study._storage,
+                trial._trial_id,
+                {"sweeprun.counted": False, "sweeprun.reason": "trial budget reached"},
+            )
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.gpus.release(gpus)
+            self.budget.refresh()
+            return
         attrs = trial.user_attrs
         grid_index = attrs.get("sweeprun.grid_index")
         if self.budget.grid and grid_index is None and not attrs.get("sweeprun.baseline"):
