@@ -27,22 +27,6 @@ RUN_TRIAL = PROGRAMS / "run_trial.py"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def _exact_cap_fix_landed() -> bool:
-    from sweeprun.budget import Budget
-
-    return hasattr(Budget, "admit")
-
-
-#: Concurrent agents overshoot run_cap, and survivors leave a dead agent's trial unreaped,
-#: until the budget / controller change proposed with these tests lands (Budget.admit,
-#: Controller._wait_for_others); then these run as ordinary tests.
-needs_exact_cap = pytest.mark.xfail(
-    not _exact_cap_fix_landed(),
-    reason="needs Budget.admit + Controller._wait_for_others (proposed)",
-    strict=False,
-)
-
-
 # ---- helpers ------------------------------------------------------------------------------
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -120,8 +104,15 @@ def spawn(
 
 
 def finish(p: subprocess.Popen[str], timeout: float = 120) -> Result:
-    out, err = p.communicate(timeout=timeout)
-    return Result([str(a) for a in p.args], p.returncode, out, err)  # type: ignore[union-attr]
+    argv = [str(a) for a in p.args]  # type: ignore[union-attr]
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        res = Result(argv, -9, out, err)
+        raise AssertionError(f"still running after {timeout}s:\n{res.describe()}") from None
+    return Result(argv, p.returncode, out, err)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
@@ -208,7 +199,6 @@ def check_complete(url: str, name: str, cap: int) -> list[optuna.trial.FrozenTri
 
 
 # ---- every storage ----------------------------------------------------------------------
-@needs_exact_cap
 @pytest.mark.parametrize("kind", ["postgres", "mysql", "redis", "journal", "grpc"])
 def test_agents_share_a_sweep_on_every_storage(
     kind: str,

@@ -27,7 +27,6 @@ from tests.test_agents import (  # noqa: F401 (fixtures)
     check_complete,
     cleanup_fixture,
     finish,
-    needs_exact_cap,
     procs_fixture,
     spawn,
     study_exists,
@@ -36,6 +35,10 @@ from tests.test_agents import (  # noqa: F401 (fixtures)
     wait_for,
     write_sweep,
 )
+
+SECRET = "hunter2-pw"
+URL = f"postgresql://u:{SECRET}@db.example:5432/x"
+
 
 FAST_LIVENESS = "trial: {heartbeat: 1s, lease_grace: 4s, kill_grace: 1s}\n"
 
@@ -95,7 +98,6 @@ def other_host_prefix(host: str) -> list[str]:
     return ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', host]
 
 
-@needs_exact_cap
 @pytest.mark.parametrize(
     ("kind", "where"),
     [
@@ -217,6 +219,34 @@ def test_database_restart_mid_sweep_loses_nothing(
     assert {t.user_attrs["sweeprun.owner"]["pid"] for t in done} == {first.pid, second.pid}
 
 
+def test_an_idle_agent_rides_out_a_database_outage(
+    tmp_path: Path, private_pg: PrivatePostgres, procs: list[subprocess.Popen[str]]
+) -> None:
+    """An agent whose own trials are done waits (reaping) for another agent's trial: the
+    database goes away meanwhile, and both still finish."""
+    url = private_pg.url
+    name = unique("idle-outage")
+    sweep = long_sweep(tmp_path, name, cap=2, epochs=60, extra=FAST_LIVENESS.replace("4s", "60s"))
+    first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path)
+    wait_for(lambda: running_of(url, name, first.pid), what="first trial running")
+    time.sleep(2)  # the second agent's trial ends about 2 s after the first one
+    second = spawn(procs, "agent", name, "--storage", url, cwd=tmp_path)
+    wait_for(lambda: running_of(url, name, second.pid), what="second trial running")
+    wait_for(
+        lambda: any(t.state.name == "COMPLETE" for t in trials_of(url, name)),
+        timeout=60,
+        what="first trial done",
+    )
+    private_pg.stop()  # the first agent is idle, waiting for the second agent's trial
+    time.sleep(3)
+    private_pg.start()
+    for p in (first, second):
+        res = finish(p, timeout=180)
+        res.assert_code(0)
+    trials = trials_of(url, name)
+    assert [t.state.name for t in trials].count("COMPLETE") == 2
+
+
 @pytest.mark.slow
 def test_password_never_appears(
     tmp_path: Path, private_pg: PrivatePostgres, _private_sweeprun_dir: Path
@@ -260,7 +290,24 @@ def test_password_never_appears(
     optuna.delete_study(study_name=name, storage=storage)
 
 
-@needs_exact_cap  # the same proposal stores a masked `storage:` with the sweep
+def _storage_stored_masked() -> bool:
+    from sweeprun.config import parse_config
+    from sweeprun.study import _config_doc
+
+    doc = {
+        "program": "t.py",
+        "method": "grid",
+        "storage": URL,
+        "parameters": {"x": {"values": [1]}},
+    }
+    return SECRET not in json.dumps(_config_doc(parse_config(doc)))
+
+
+@pytest.mark.xfail(
+    not _storage_stored_masked(),
+    reason="study._config_doc stores `storage:` unmasked (fix proposed)",
+    strict=False,
+)
 def test_a_password_in_the_sweep_file_is_not_stored(
     tmp_path: Path, private_pg: PrivatePostgres, _private_sweeprun_dir: Path
 ) -> None:
@@ -312,10 +359,6 @@ class Flaky(optuna.storages.InMemoryStorage):
         out = super().set_trial_state_values(trial_id, state, values)
         self._fault("set_trial_state_values", "after")
         return out
-
-
-SECRET = "hunter2-pw"
-URL = f"postgresql://u:{SECRET}@db.example:5432/x"
 
 
 def wrapped(budget: float = 30.0) -> tuple[Flaky, Any, list[str]]:
