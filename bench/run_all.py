@@ -199,7 +199,7 @@ def b7_startup(rounds: int) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for CI")
-    ap.add_argument("--only", default="", help="comma list: b1,b3,b4,b7")
+    ap.add_argument("--only", default="", help="comma list: b1,b2,b3,b4,b5,b6,b7")
     args = ap.parse_args()
     q = args.quick
     only = set(filter(None, args.only.split(",")))
@@ -209,13 +209,41 @@ def main() -> None:
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])} (venv {BIN.parent})\n")
     print("| benchmark | sweeprun | baseline | ratio | goal | |")
     print("|---|---|---|---|---|---|")
+    hand_sh = {}
+
+    def b2() -> list[str]:
+        from storages import b2_storages
+
+        n = 50 if q else 200
+        d = tmpdir()
+        hand_argv = ["/bin/sh", "-c", "echo '{\"loss\": 1.0}'", "sh"]
+        hand_sh[n] = min(_hand(n, hand_argv, d) for _ in range(1 if q else 3))
+        return b2_storages(n, hand_sh[n])
+
+    def b5() -> list[str]:
+        argv = [sys.executable, str(HERE / "agents.py")]
+        argv += ["--agents", "1,8", "--per-agent", "5"] if q else ["--agents", "1,2,4,8"]
+        out = subprocess.run(argv, capture_output=True, text=True)
+        return ["", *out.stdout.strip().splitlines(), ""] if out.returncode == 0 else [
+            f"| B5 failed | {out.stderr[-300:]!r} | | | | |"
+        ]
+
+    def b6() -> list[str]:
+        from storages import agent_memory, b6_scale
+
+        sizes = (1000,) if q else (1000, 10000)
+        return b6_scale(sizes, 3 if q else 10) + agent_memory(300 if q else 3000)
+
     sections = {
         "b1": lambda: (
             b1_python(20 if q else 200, 1 if q else 3) + b1_sh(50 if q else 500, 1 if q else 3)
         ),
+        "b2": b2,
         "b3": lambda: b3_ingestion(100_000 if q else 1_000_000, 1 if q else 3),
         "b4": lambda: b4_parallel(4 if q else 12, 1),
+        "b6": b6,
         "b7": lambda: b7_startup(3 if q else 7),
+        "b5": b5,
     }
     for key, fn in sections.items():
         if only and key not in only:

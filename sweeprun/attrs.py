@@ -40,7 +40,75 @@ def set_user_attrs(
                 storage._backend.append_logs(logs)
                 storage._sync_with_backend()
         return
+    if _rdb_batch(storage, trial_id, attrs, intermediate):
+        return
     for step, value in intermediate:
         storage.set_trial_intermediate_value(trial_id, step, value)
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
+
+
+def _rdb_batch(
+    storage: BaseStorage,
+    trial_id: int,
+    attrs: dict[str, Any],
+    intermediate: Sequence[tuple[int, float]],
+) -> bool:
+    """On an RDB storage, write everything in one transaction (retried as a whole when the
+    storage is wrapped for outages: the writes are upserts, so a retry is harmless)."""
+    from optuna.storages import RDBStorage
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    from sweeprun.retrying import RetryingStorage
+
+    inner = storage.inner if isinstance(storage, RetryingStorage) else storage
+    rdb = getattr(inner, "_backend", inner)
+    if not isinstance(rdb, RDBStorage):
+        return False
+
+    def write(_retried: bool) -> None:
+        with _create_scoped_session(rdb.scoped_session, True) as session:
+            for step, value in intermediate:
+                rdb._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
+            if attrs and not _bulk_upsert(rdb, session, models, trial_id, attrs):
+                for key, value in attrs.items():
+                    rdb._set_trial_attr_without_commit(
+                        session, models.TrialUserAttributeModel, trial_id, key, value
+                    )
+
+    if isinstance(storage, RetryingStorage):
+        storage._run(write)
+    else:
+        write(False)
+    return True
+
+
+def _bulk_upsert(rdb: Any, session: Any, models: Any, trial_id: int, attrs: dict[str, Any]) -> bool:
+    """All attributes in one INSERT ... ON CONFLICT statement (PostgreSQL, MySQL, SQLite)."""
+    import json
+
+    model = models.TrialUserAttributeModel
+    trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
+    rdb.check_trial_is_updatable(trial_id, trial.state)
+    rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
+    dialect = rdb.engine.name
+    stmt: Any
+    if dialect in ("postgresql", "sqlite"):
+        import importlib
+
+        insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
+        stmt = insert(model).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[model.trial_id, model.key],
+            set_={"value_json": stmt.excluded.value_json},
+        )
+    elif dialect == "mysql":
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        stmt = mysql_insert(model).values(rows)
+        stmt = stmt.on_duplicate_key_update(value_json=stmt.inserted.value_json)
+    else:
+        return False
+    session.execute(stmt)
+    return True

@@ -12,6 +12,7 @@ import queue
 import signal
 import threading
 import time
+import warnings
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -111,6 +112,8 @@ class Controller:
     # ---- main loop ---------------------------------------------------------------------
     def run(self) -> RunResult:
         trial_cfg = self.cfg.trial
+        # we record heartbeats ourselves under ask-and-tell (see liveness.py)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used")
         self._rdb = enable_rdb_heartbeat(self.study, trial_cfg.heartbeat, trial_cfg.lease_grace)
         keeper = Keeper(
             self.study,
