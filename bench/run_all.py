@@ -150,23 +150,43 @@ def _trial_duration(run_dir: Path, name: str) -> float:
     return float(study.trials[0].user_attrs["sweeprun.duration"])
 
 
+def _trial_window(run_dir: Path, name: str) -> float:
+    """Seconds from the first trial's start to the last trial's end (start-up excluded)."""
+    import optuna
+
+    from sweeprun.storage import classify, open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(classify(str(run_dir / ".sweeprun" / "journal.log")))
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    start = min(t.datetime_start for t in trials if t.datetime_start)
+    end = max(t.datetime_complete for t in trials if t.datetime_complete)
+    return (end - start).total_seconds()
+
+
 def b4_parallel(n: int, rounds: int) -> list[str]:
     d = tmpdir()
-    write(d / "sleep.py", "import time\ntime.sleep(0.5)\nprint('{\"loss\": 1}')\n")
     sweep = write(
         d / "sweep.yaml",
-        f"name: par\nmethod: random\nmetric: {{name: loss}}\nrun_cap: {n}\nprogram: {d / 'sleep.py'}\n"
+        f"name: par\nmethod: random\nmetric: {{name: loss}}\nrun_cap: {n}\n"
+        "command: [/bin/sh, -c, \"sleep 0.5; echo '{\\\"loss\\\": 1}'\", sh, \"${args}\"]\n"
         "parameters:\n  x: {min: 0.0, max: 1.0}\n",
     )
     out = []
     walls = {}
     for jobs in (1, 2, 4):
-        walls[jobs] = min(_fresh_run(sweep, ["--jobs", str(jobs)])[0] for _ in range(rounds))
+        best = float("inf")
+        for _ in range(rounds):
+            run_dir = tmpdir()
+            run_sweeprun(["start", str(sweep), "--quiet", "--jobs", str(jobs)], cwd=run_dir)
+            best = min(best, _trial_window(run_dir, "par"))
+        walls[jobs] = best
         ideal = n * 0.5 / jobs
         eff = ideal / walls[jobs]
         out.append(
-            f"| B4 --jobs {jobs}, {n} trials of 0.5 s | {walls[jobs]:.2f} s | ideal {ideal:.2f} s "
-            f"| {eff:.3f} of ideal | ≥ 0.95 | {'ok' if eff >= 0.95 else 'MISS'} |"
+            f"| B4 --jobs {jobs}, {n} trials of `sleep 0.5` (first start → last end) "
+            f"| {walls[jobs]:.2f} s | ideal {ideal:.2f} s | {eff:.3f} of ideal | ≥ 0.95 "
+            f"| {'ok' if eff >= 0.95 else 'MISS'} |"
         )
     speedup = walls[1] / walls[2]
     out.append(
@@ -240,7 +260,7 @@ def main() -> None:
         ),
         "b2": b2,
         "b3": lambda: b3_ingestion(100_000 if q else 1_000_000, 1 if q else 3),
-        "b4": lambda: b4_parallel(4 if q else 12, 1),
+        "b4": lambda: b4_parallel(4 if q else 12, 1 if q else 2),
         "b6": b6,
         "b7": lambda: b7_startup(3 if q else 7),
         "b5": b5,
