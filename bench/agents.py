@@ -46,7 +46,7 @@ class Probe:
     pid: int
     cpu: float = 0.0
     hwm_kb: int = 0
-    samples: list[tuple[float, int]] = field(default_factory=list)
+    samples: list[tuple[float, float, int]] = field(default_factory=list)  # wall, cpu, hwm
 
     def poll(self) -> bool:
         try:
@@ -61,7 +61,7 @@ class Probe:
         if fields[0] == "Z":
             return False
         self.cpu = (int(fields[11]) + int(fields[12])) / TICKS
-        self.samples.append((time.monotonic(), self.hwm_kb))
+        self.samples.append((time.time(), self.cpu, self.hwm_kb))
         return True
 
 
@@ -82,7 +82,7 @@ def sweep_file(d: Path, name: str, cap: int, trial: float) -> Path:
     path = d / f"{name}.yaml"
     path.write_text(
         f"name: {name}\nmethod: random\nmetric: {{name: loss}}\nrun_cap: {cap}\n"
-        f"command: [/bin/sh, -c, 'sleep {trial}; echo loss=$1', sh, '${{args_no_hyphens}}']\n"
+        f"command: [/bin/sh, -c, 'sleep {trial}; echo loss=0.5']\n"
         "failures: {max_consecutive: 0}\nparameters:\n  x: {min: 0.0, max: 1.0}\n"
     )
     return path
@@ -124,6 +124,23 @@ def steady_throughput(trials: list[Any]) -> tuple[float, int]:
     return len(inside) / (end - start), len(inside)
 
 
+def steady_cpu(probes: list[Probe], trials: list[Any]) -> float:
+    """Agent CPU seconds per trial after each agent's first trial started (start-up excluded)."""
+    cpu = 0.0
+    count = 0
+    for p in probes:
+        mine = [t for t in trials if t.user_attrs.get("sweeprun.owner", {}).get("pid") == p.pid]
+        if not mine or not p.samples:
+            continue
+        first = min(t.datetime_start.timestamp() for t in mine)
+        before = [c for w, c, _ in p.samples if w <= first]
+        if not before:  # not sampled before its first trial: start-up cannot be told apart
+            continue
+        cpu += p.cpu - before[-1]
+        count += len(mine) - 1
+    return cpu / max(1, count)
+
+
 def run_agents(url: str, k: int, trial: float, per_agent: int, d: Path) -> dict[str, float]:
     name = f"b5-{k}-{uuid.uuid4().hex[:6]}"
     sweep = sweep_file(d, name, k * per_agent, trial)
@@ -133,6 +150,7 @@ def run_agents(url: str, k: int, trial: float, per_agent: int, d: Path) -> dict[
         [SWEEPRUN, "start", str(sweep), "--storage", url, "--quiet"], env=env, stdout=out
     )
     procs = [first]
+    probes = watch([first])  # from the start: its first trial may begin before the others join
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -146,7 +164,7 @@ def run_agents(url: str, k: int, trial: float, per_agent: int, d: Path) -> dict[
         )
         for _ in range(k - 1)
     ]
-    probes = watch(procs)
+    probes += watch(procs[1:])
     for p in procs:
         if p.wait(timeout=600) != 0:
             raise RuntimeError(f"an agent exited {p.returncode}")
@@ -161,6 +179,7 @@ def run_agents(url: str, k: int, trial: float, per_agent: int, d: Path) -> dict[
         "ideal": k / trial,
         "window": n,
         "cpu_ms_per_trial": 1000 * cpu / max(1, ran),
+        "steady_ms_per_trial": 1000 * steady_cpu(probes, trials),
         "hwm_mb": max(p.hwm_kb for p in probes) / 1024,
     }
 
@@ -202,7 +221,7 @@ def memory(url: str, n: int, d: Path) -> list[str]:
     wall = time.monotonic() - t0
     delete(url, name)
     s = probe.samples
-    early = next((h for t, h in s if t - s[0][0] >= 0.1 * wall), s[0][1]) if s else 0
+    early = next((h for t, _, h in s if t - s[0][0] >= 0.1 * wall), s[0][2]) if s else 0
     return [
         f"| {url if not url.startswith('/') else 'journal file'} | {n} | {early / 1024:.0f} MB "
         f"| {probe.hwm_kb / 1024:.0f} MB | {1000 * probe.cpu / n:.1f} ms |"
@@ -224,8 +243,8 @@ def main() -> None:
         f"{os.cpu_count()} CPUs; throughput ÷ ideal (k ÷ {args.trial} s), goal ≥ 0.85 at 8",
         "",
         "| storage | agents | trials/s | ideal | ratio | window trials | agent CPU / trial "
-        "| agent VmHWM |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "(with start-up) | agent CPU / trial (steady) | agent VmHWM |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for storage in args.storages.split(","):
         serve = None
@@ -240,13 +259,14 @@ def main() -> None:
             ratio = r["throughput"] / r["ideal"]
             rows.append(
                 f"| {storage} | {k} | {r['throughput']:.1f} | {r['ideal']:.0f} | {ratio:.2f} "
-                f"| {r['window']:.0f} | {r['cpu_ms_per_trial']:.0f} ms | {r['hwm_mb']:.0f} MB |"
+                f"| {r['window']:.0f} | {r['cpu_ms_per_trial']:.0f} ms "
+                f"| {r['steady_ms_per_trial']:.0f} ms | {r['hwm_mb']:.0f} MB |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
         if serve is not None:
             total = sum(k * args.per_agent for k in counts)
             rows.append(
-                f"| (serve process) | — | — | — | — | — "
+                f"| (serve process) | — | — | — | — | — | — "
                 f"| {1000 * serve_probe.cpu / total:.0f} ms | {serve_probe.hwm_kb / 1024:.0f} MB |"
             )
             serve.send_signal(signal.SIGINT)
