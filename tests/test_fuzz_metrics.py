@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,7 @@ def _run_stream(
 ) -> tuple[dict[str, list[str]], Path]:
     src = tmp / "stream.bin"
     src.write_bytes(data)
-    out_dir = tmp / f"trial-{seed}-{int(report)}"
+    out_dir = tmp / f"trial-{uuid.uuid4().hex}"  # hypothesis reuses tmp across examples
     lines: dict[str, list[str]] = {"stdout": [], "stderr": [], "report": []}
     lock = threading.Lock()
 

@@ -48,7 +48,9 @@ print("loss=0.5")
 
 
 # ---- S1: values reach the program byte for byte, never through a shell --------------------
-@pytest.mark.parametrize("macro", ["${args}", "${args_no_equals}", "${args_json}"])
+@pytest.mark.parametrize(
+    "macro", ["${args}", "${args_no_equals}", pytest.param("${args_json}", marks=pytest.mark.chaos)]
+)
 def test_s1_hostile_values_reach_argv_byte_for_byte(
     tmp_path: Path, _private_sweeprun_dir: Path, macro: str
 ) -> None:
@@ -340,15 +342,11 @@ def test_s5_an_inherited_report_channel_is_never_used(tmp_path: Path) -> None:
     assert t.value == pytest.approx(0.0) and len(t.intermediate_values) == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the report-file fallback (SWEEPRUN_REPORT_FILE) sits at a predictable path "
-    "(trial-N/report-file.jsonl) and is read without any check of who wrote it: another trial "
-    "can append metrics to it. A per-trial token in the environment, required on every "
-    "report-file line, would stop such crosstalk (a same-uid process can still read it from "
-    "/proc, so this is crosstalk protection, not isolation).",
-)
 def test_s5_a_trial_cannot_write_into_another_trials_report_file(tmp_path: Path) -> None:
+    """The report-file fallback used to sit at a predictable path (trial-N/report-file.jsonl):
+    a trial could append metrics to its neighbour's. Its name is unguessable now. (A same-uid
+    process can still find it through /proc or by listing the directory: this stops crosstalk,
+    it is not isolation.)"""
     prog = tmp_path / "cross.py"
     prog.write_text(
         "import json, os, sys, time\n"
