@@ -122,7 +122,8 @@ def test_kill_9_of_one_of_four_agents_reruns_its_trial(
     prefix = other_host_prefix("node-b") if where == "other-host" else None
     name = unique(f"kill1-{kind}-{where}")
     cleanup(url, name)
-    sweep = long_sweep(tmp_path, name, cap=8, epochs=15)
+    # 4 s trials: the victim must be seen running for 1.5 s before it is killed
+    sweep = long_sweep(tmp_path, name, cap=8, epochs=40)
     first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path)
     wait_for(lambda: study_exists(url, name), what="sweep created")
     victim = spawn(procs, "agent", name, "--storage", url, cwd=tmp_path, prefix=prefix)
