@@ -127,8 +127,10 @@ def test_kill_9_of_one_of_four_agents_reruns_its_trial(
     first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path)
     wait_for(lambda: study_exists(url, name), what="sweep created")
     victim = spawn(procs, "agent", name, "--storage", url, cwd=tmp_path, prefix=prefix)
+    # the victim joins before the others, so a slow start cannot leave it without a trial
+    wait_for(lambda: running_of(url, name, victim.pid), what="victim running")
     others = [spawn(procs, "agent", name, "--storage", url, cwd=tmp_path) for _ in range(2)]
-    trial = wait_for(lambda: has_been_running(url, name, victim.pid, 1.5), what="victim running")
+    trial = wait_for(lambda: has_been_running(url, name, victim.pid, 1.5), what="victim busy")
     victim.send_signal(signal.SIGKILL)
     victim.communicate()
     for p in [first, *others]:
