@@ -38,7 +38,7 @@ def set_user_attrs(
             logs += [{"op_code": op_attr, **head, "user_attr": {k: v}} for k, v in attrs.items()]
             if logs:
                 storage._backend.append_logs(logs)
-                storage._sync_with_backend()
+                _sync_past_finished(storage)
         return
     if _rdb_batch(storage, trial_id, attrs, intermediate):
         return
@@ -46,6 +46,20 @@ def set_user_attrs(
         storage.set_trial_intermediate_value(trial_id, step, value)
     for key, value in attrs.items():
         storage.set_trial_user_attr(trial_id, key, value)
+
+
+def _sync_past_finished(storage: Any) -> None:
+    """Replay the journal. Our records for a trial another agent finished meanwhile (a reaper,
+    or a lease renewal racing the trial's end) are refused: Optuna raises for each after
+    counting it read, so keep replaying past them."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    for _ in range(100_000):
+        try:
+            storage._sync_with_backend()
+        except UpdateFinishedTrialError:
+            continue
+        return
 
 
 def _rdb_batch(

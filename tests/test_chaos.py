@@ -316,13 +316,6 @@ def report(stats: SoakStats, label: str) -> None:
 
 
 # ---- tests ----------------------------------------------------------------------------------
-KNOWN = pytest.mark.xfail(
-    strict=False,  # the soak hits these bugs by chance; the tests below reproduce each one
-    raises=AssertionError,
-    reason="known bug (reproduced by test_a_late_attribute_write_on_a_finished_trial_does_not_"
-    "break_the_agent): an agent whose trial was finished by another agent can die with "
-    "UpdateFinishedTrialError (exit 3)",
-)
 
 
 def _soak(tmp: Path, url: str, label: str, **kw: Any) -> SoakStats:
@@ -339,25 +332,21 @@ def _soak(tmp: Path, url: str, label: str, **kw: Any) -> SoakStats:
     return stats
 
 
-@KNOWN
 def test_chaos_short_journal(tmp_path: Path) -> None:
     _soak(tmp_path, str(tmp_path / "journal.log"), "j", cap=40, agents=2, seed=1, min_kills=2)
 
 
 @pytest.mark.chaos
-@KNOWN
 def test_chaos_soak_journal(tmp_path: Path) -> None:
     _soak(tmp_path, str(tmp_path / "journal.log"), "j", cap=300, agents=3, seed=7, min_kills=10)
 
 
 @pytest.mark.chaos  # PostgreSQL agents are in the normal suite through tests/test_agents*.py
-@KNOWN
 def test_chaos_short_postgres(tmp_path: Path, postgres_url: str) -> None:
     _soak(tmp_path, postgres_url, "pg", cap=16, agents=2, seed=3, min_kills=2)
 
 
 @pytest.mark.chaos
-@KNOWN
 def test_chaos_soak_postgres(tmp_path: Path, postgres_url: str) -> None:
     _soak(tmp_path, postgres_url, "pg", cap=300, agents=4, seed=11, min_kills=10)
 
@@ -500,14 +489,6 @@ def test_agents_of_a_seeded_sweep_draw_different_parameters(tmp_path: Path) -> N
     assert len(set(xs)) == 4, xs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=Exception,
-    reason="attrs.set_user_attrs appends journal records directly, without Optuna's 'trial "
-    "still updatable' check; a record for a trial that already finished (a lease renewal or "
-    "end record racing a reaper) is replayed by the same worker, and Optuna raises "
-    "UpdateFinishedTrialError from every later get_trials(): the agent dies with exit 3",
-)
 def test_a_late_attribute_write_on_a_finished_trial_does_not_break_the_agent(
     tmp_path: Path,
 ) -> None:
