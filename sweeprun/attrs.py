@@ -25,6 +25,12 @@ def set_user_attrs(
     from optuna.storages import JournalStorage
     from optuna.storages.journal._storage import JournalOperation
 
+    from sweeprun.retrying import RetryingStorage
+
+    if isinstance(storage, RetryingStorage) and isinstance(storage.inner, JournalStorage):
+        inner = storage.inner  # Redis behind the outage wrapper: one batch, retried whole
+        storage._run(lambda _retried: set_user_attrs(inner, trial_id, attrs, intermediate))
+        return
     if isinstance(storage, JournalStorage) and hasattr(storage, "_replay_result"):
         with storage._thread_lock:
             worker = storage._replay_result.worker_id

@@ -44,7 +44,19 @@ def enable_rdb_heartbeat(study: optuna.Study, interval: float, grace: float) -> 
         return None
     backend.heartbeat_interval = max(1, round(interval))
     backend.grace_period = max(int(grace), backend.heartbeat_interval + 1)
-    return backend
+    return heartbeat_target(study)
+
+
+def heartbeat_target(study: optuna.Study) -> Any | None:
+    """Where heartbeat calls go: the study's own storage when it speaks the heartbeat protocol
+    (so the outage-retrying wrapper covers them), else the RDB storage itself."""
+    from optuna.storages._heartbeat import BaseHeartbeat
+
+    backend = rdb_backend(study)
+    if backend is None:
+        return None
+    outer = study._storage
+    return outer if isinstance(outer, BaseHeartbeat) else backend
 
 
 class Keeper(threading.Thread):
@@ -62,7 +74,7 @@ class Keeper(threading.Thread):
         self.running_ids = running_ids
         self.interval = interval
         self.grace = grace
-        self.rdb = rdb_backend(study)
+        self.rdb = heartbeat_target(study)
         self._stop_event = threading.Event()
         self.errors = 0
 

@@ -41,7 +41,12 @@ def _directions(cfg: SweepConfig) -> list[Any]:
 
 def _config_doc(cfg: SweepConfig) -> dict[str, Any]:
     # round-trip through JSON so stored and fresh documents compare equal
-    return json.loads(json.dumps(cfg.model_dump(mode="json"), sort_keys=True))
+    doc: dict[str, Any] = json.loads(json.dumps(cfg.model_dump(mode="json"), sort_keys=True))
+    if isinstance(doc.get("storage"), str):  # never store a password with the sweep
+        from sweeprun.errors import mask_url
+
+        doc["storage"] = mask_url(doc["storage"])
+    return doc
 
 
 def _build_study(
