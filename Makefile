@@ -13,8 +13,9 @@ $(BIN)/sweeprun: pyproject.toml
 
 install: $(BIN)/sweeprun
 
+# the long fault-injection soaks (marked chaos) run with `make chaos`; short versions run here
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not chaos"
 
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow" -x

@@ -763,12 +763,12 @@ def _allowed_keys(parent: tuple[str | int, ...], data: Any) -> set[str]:
         return set(MetricSpec.model_fields)
     if head == "early_terminate" and len(parent) == 1:
         kind = node.get("type") if isinstance(node, Mapping) else None
-        if kind in EARLY_TERMINATE_OPTIONS:
+        if isinstance(kind, str) and kind in EARLY_TERMINATE_OPTIONS:
             return {"type", *EARLY_TERMINATE_OPTIONS[kind], *WRAPPER_OPTIONS}
         return set(EarlyTerminate.model_fields)
     if head == "parameters" and len(parent) % 2 == 0 and isinstance(node, Mapping):
         dist = node.get("distribution")
-        if dist in ALLOWED_KEYS:
+        if isinstance(dist, str) and dist in ALLOWED_KEYS:
             return {"distribution", *ALLOWED_KEYS[dist]}
         known = {k: v for k, v in node.items() if k in PARAM_KEYS}
         if "parameters" in known:

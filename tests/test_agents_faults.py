@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -173,7 +174,9 @@ def test_kill_9_of_every_agent_then_one_restarted_reclaims_all(
     again = spawn(procs, "agent", name, "--storage", url, "--jobs", "3", cwd=tmp_path, env=env)
     res = finish(again, timeout=180)
     res.assert_code(0)
-    assert "recovered 3 orphaned trial(s)" in res.stdout
+    # all three reclaimed (under load, a reap may report them in more than one note)
+    reclaimed = re.findall(r"recovered (\d+) orphaned trial", res.stdout)
+    assert sum(int(n) for n in reclaimed) == 3, res.stdout
     trials = check_complete(url, name, 5)
     for t in orphans:
         assert_rerun(trials, t.number)

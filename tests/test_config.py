@@ -430,3 +430,20 @@ def test_every_option_name_is_an_optuna_parameter() -> None:
         assert set(EARLY_TERMINATE_OPTIONS[kind]) <= accepted, kind
     patient = set(inspect.signature(optuna.pruners.PatientPruner).parameters)
     assert {"patience", "min_delta"} <= patient
+
+
+def test_unhashable_type_and_distribution_next_to_unknown_keys_are_plain_config_errors() -> None:
+    """Found by the config fuzzer: a list where a name is expected, beside an unknown key."""
+    from sweeprun.config import parse_config
+    from sweeprun.errors import ConfigError
+
+    docs = [
+        {"method": "grid", "parameters": {"A": {"values": [0]}}, "metric": {"name": "A"},
+         "early_terminate": {"type": [], "": None}},
+        {"method": "grid", "parameters": {"A": {"distribution": [], "x": 1}}},
+    ]
+    for doc in docs:
+        with pytest.raises(ConfigError) as info:
+            parse_config(doc)
+        assert "sweeprun bug" not in str(info.value)
+        assert "unknown key" in str(info.value)
