@@ -21,28 +21,10 @@ from hypothesis import strategies as st
 
 from sweeprun.commands import validate
 from sweeprun.errors import ConfigError
+from sweeprun.params import DISTRIBUTIONS as PARAM_DISTRIBUTIONS
 from tests.conftest import run_cli
 
-DISTRIBUTIONS = [
-    "constant",
-    "categorical",
-    "categorical_w_probabilities",
-    "int_uniform",
-    "uniform",
-    "q_uniform",
-    "log_uniform",
-    "log_uniform_values",
-    "q_log_uniform",
-    "q_log_uniform_values",
-    "inv_log_uniform",
-    "inv_log_uniform_values",
-    "normal",
-    "q_normal",
-    "log_normal",
-    "q_log_normal",
-    "beta",
-    "q_beta",
-]
+DISTRIBUTIONS = list(PARAM_DISTRIBUTIONS)  # the 18 W&B names, as the package defines them
 METHODS = ["grid", "random", "bayes", "tpe", "gp", "cmaes", "qmc", "nsga2", "bruteforce", "auto"]
 FUZZ_SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 
