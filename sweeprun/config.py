@@ -37,6 +37,7 @@ from sweeprun.params import (
     as_number,
     at_key,
 )
+from sweeprun.tracking import MlflowTracking, Tracking, WandbTracking
 
 METHODS = ("grid", "random", "bayes", "tpe", "gp", "cmaes", "qmc", "nsga2", "bruteforce", "auto")
 #: methods that model the objective and so need a metric
@@ -398,7 +399,9 @@ class SweepConfig(_Model):
     report: ReportSettings = Field(default_factory=ReportSettings, description="Metric lines.")
     smoke: SmokeSettings = Field(default_factory=SmokeSettings, description="Smoke runs.")
     sampler: dict[str, Any] | None = Field(None, description="Options for the sampler.")
-    tracking: dict[str, Any] | None = Field(None, description="Tracking options.")
+    tracking: Annotated[Tracking, BeforeValidator(lambda v: {} if v is None else v)] = Field(
+        default_factory=Tracking, description="MLflow logging and W&B run grouping."
+    )
 
     _notes: tuple[str, ...] = PrivateAttr(default=())
 
@@ -746,6 +749,11 @@ def _show(value: Any) -> str:
 _SUBMODELS: dict[str, type[BaseModel]] = {
     "budget": Budget, "trial": TrialSettings, "resources": Resources, "failures": Failures,
     "report": ReportSettings, "smoke": SmokeSettings, "metric": MetricSpec,
+    "tracking": Tracking,
+}  # fmt: skip
+#: blocks one level further down (``tracking.mlflow``)
+_SUBSUBMODELS: dict[tuple[str, str], type[BaseModel]] = {
+    ("tracking", "mlflow"): MlflowTracking, ("tracking", "wandb"): WandbTracking,
 }  # fmt: skip
 
 
@@ -779,6 +787,8 @@ def _allowed_keys(parent: tuple[str | int, ...], data: Any) -> set[str]:
             return set(PARAM_KEYS)
     if isinstance(head, str) and head in _SUBMODELS and len(parent) == 1:
         return set(_SUBMODELS[head].model_fields)
+    if len(parent) == 2 and parent in _SUBSUBMODELS:
+        return set(_SUBSUBMODELS[parent].model_fields)  # type: ignore[index]
     return set()
 
 
