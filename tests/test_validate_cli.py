@@ -96,6 +96,43 @@ def test_unreadable_paths(tmp_path: Path, target: str, text: str) -> None:
     assert text in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["grid", "bayes"], ["--json", "grid", "bayes"], ["grid", "--json", "bad", "bayes"],
+     ["grid", "missing"]],
+)  # fmt: skip
+def test_plain_form_matches_typer_parsing(files: dict[str, Path], args: list[str]) -> None:
+    """`validate FILE... [--json]` skips typer; `--` sends the same files through typer."""
+    argv = [a if a.startswith("-") else str(files.get(a, a)) for a in args]
+    fast = run_cli("validate", *argv)
+    options = [a for a in argv if a.startswith("-")]
+    parsed = run_cli("validate", *options, "--", *[a for a in argv if a not in options])
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        parsed.returncode,
+        parsed.stdout,
+        parsed.stderr,
+    )
+    assert fast.returncode == (0 if "bad" not in args and "missing" not in args else 2)
+
+
+def test_plain_validate_skips_typer(files: dict[str, Path]) -> None:
+    script = (
+        "import sys\nimport sweeprun.cli\n"
+        f"try:\n    sweeprun.cli.main(['validate', {str(files['grid'])!r}, '--json'])\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "assert 'typer' not in sys.modules, 'typer imported'\n"
+        "try:\n    sweeprun.cli.main(['validate', '--jsn'])\n"
+        "except SystemExit as e:\n    assert e.code == 2, e.code\n"
+        "assert 'typer' in sys.modules\nprint('clean')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("clean")
+    assert "No such option: --jsn" in proc.stderr
+
+
 def _no_optuna(code: str) -> None:
     script = f"import sys\n{code}\nassert 'optuna' not in sys.modules, 'optuna imported'\n"
     script += "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'\nprint('clean')\n"
