@@ -788,7 +788,7 @@ def _allowed_keys(parent: tuple[str | int, ...], data: Any) -> set[str]:
     if isinstance(head, str) and head in _SUBMODELS and len(parent) == 1:
         return set(_SUBMODELS[head].model_fields)
     if len(parent) == 2 and parent in _SUBSUBMODELS:
-        return set(_SUBSUBMODELS[parent].model_fields)  # type: ignore[index]
+        return set(_SUBSUBMODELS[parent].model_fields)
     return set()
 
 

@@ -13,6 +13,7 @@ import signal
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,8 @@ class Controller:
         self._rdb: Any | None = None
         self._next_reap = 0.0
         self._trial_info = self._sampler_info()
+        #: called with each trial id once its result is told (MLflow tracking)
+        self.on_finished: list[Callable[[int], None]] = []
 
     # ---- main loop ---------------------------------------------------------------------
     def run(self) -> RunResult:
@@ -402,6 +405,8 @@ class Controller:
         error = tell(self.study, run.trial, verdict)
         if error:
             self.display.note(f"trial {run.number}: could not record result: {error}")
+        for hook in self.on_finished:
+            hook(run.trial._trial_id)
         if verdict.requeue or retry:
             requeue_run(self.study, self.space, run, verdict)
         self.budget.finished(run.grid_index, counted, verdict.state)

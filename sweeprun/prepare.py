@@ -23,6 +23,7 @@ from sweeprun.command import (
     wandb_config_yaml,
 )
 from sweeprun.launcher import TrialRequest
+from sweeprun.tracking import wandb_env
 
 if TYPE_CHECKING:
     from sweeprun.config import SweepConfig
@@ -73,7 +74,7 @@ def prepare_trial(
     json_path = trial_dir / "params.json"
     if uses_args_json_file(cfg.command):
         _private_write(json_path, args_json_text(values))
-    env_extra = dict(cfg.trial.env)
+    env_extra = {**wandb_env(cfg.tracking, sweep, os.environ), **cfg.trial.env}
     if extra_env:
         env_extra.update(extra_env)
     env = trial_env(

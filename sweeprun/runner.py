@@ -13,9 +13,10 @@ from sweeprun.storage import sweeprun_dir
 if TYPE_CHECKING:
     import optuna
 
-    from sweeprun.controller import RunResult
+    from sweeprun.controller import Controller, RunResult
     from sweeprun.display import Display, Final
     from sweeprun.study import Sweep
+    from sweeprun.tracking_mlflow import MlflowTracker
 
 
 class StorageFailure(SweepError):
@@ -36,6 +37,7 @@ def run_agent(
     extra_args: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
     trial_timeout: float | None = None,
+    track: bool = True,
 ) -> int:
     from sweeprun.controller import Controller
 
@@ -52,6 +54,7 @@ def run_agent(
         extra_env=extra_env,
         trial_timeout=trial_timeout,
     )
+    tracker = start_tracking(sweep, ctl) if track else None
     try:
         result = ctl.run()
     except OSError as exc:  # the storage's disk is full, read-only, gone ...
@@ -62,10 +65,39 @@ def run_agent(
             "command again to resume"
         ) from None
     finally:
+        if tracker is not None:
+            for note in finish_tracking(sweep, ctl, tracker):
+                display.note(note)
         display.close()
     final = summarize(sweep, result)
     display.summary(final)
     return final.exit_code
+
+
+def start_tracking(sweep: Sweep, ctl: Controller) -> MlflowTracker | None:
+    """Log each trial the controller finishes to MLflow (``tracking.mlflow``), after
+    catching up the sweep's finished trials that are not there yet."""
+    block = sweep.config.tracking.mlflow
+    if block is None:
+        return None
+    from sweeprun.results import objectives_of
+    from sweeprun.tracking_mlflow import MlflowTracker
+
+    objectives = [o.name for o in objectives_of(sweep.config)]
+    tracker = MlflowTracker(block, sweep.name, objectives)
+    tracker.catch_up(sweep.study.get_trials(deepcopy=False), owner=ctl.owner)
+    storage = sweep.study._storage
+    ctl.on_finished.append(lambda trial_id: tracker.finished(storage.get_trial(trial_id)))
+    return tracker
+
+
+def finish_tracking(sweep: Sweep, ctl: Controller, tracker: MlflowTracker) -> list[str]:
+    try:
+        trials = sweep.study.get_trials(deepcopy=False)
+    except Exception:  # the storage failed: what this run logged is still flushed below
+        trials = []
+    tracker.catch_up(trials, owner=ctl.owner)
+    return tracker.close()
 
 
 def best_trials(sweep: Sweep, limit: int = 1) -> list[optuna.trial.FrozenTrial]:

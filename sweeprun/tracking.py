@@ -82,9 +82,7 @@ class WandbTracking(_Block):
     group: str | None = Field(
         None, min_length=1, description="WANDB_RUN_GROUP; default: the sweep name."
     )
-    job_type: str | None = Field(
-        None, min_length=1, description="WANDB_JOB_TYPE; default: sweep."
-    )
+    job_type: str | None = Field(None, min_length=1, description="WANDB_JOB_TYPE; default: sweep.")
     tags: Annotated[list[str] | None, BeforeValidator(_tag_list)] = Field(
         None, description="WANDB_TAGS (a list, or comma-separated text); default: sweeprun."
     )
@@ -100,6 +98,25 @@ class Tracking(_Block):
         default_factory=WandbTracking,
         description="Set WANDB_RUN_GROUP/WANDB_JOB_TYPE/WANDB_TAGS for the program (false: off).",
     )
+
+
+def check_tracking(tracking: Tracking) -> None:
+    """Refuse (exit 2) ``tracking.mlflow`` without MLflow installed, before anything runs."""
+    import importlib.util
+
+    from sweeprun.errors import SweepError
+
+    if tracking.mlflow is None:
+        return
+    try:
+        found = importlib.util.find_spec("mlflow") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise SweepError(
+            "tracking.mlflow needs MLflow's client, which is not installed\n"
+            f"    fix: pip install {MLFLOW_EXTRA} (or remove tracking.mlflow from the sweep)"
+        )
 
 
 def wandb_env(tracking: Tracking, sweep: str, environ: Mapping[str, str]) -> dict[str, str]:
@@ -126,4 +143,11 @@ def wandb_env(tracking: Tracking, sweep: str, environ: Mapping[str, str]) -> dic
     return env
 
 
-__all__ = ["MLFLOW_EXTRA", "MlflowTracking", "Tracking", "WandbTracking", "wandb_env"]
+__all__ = [
+    "MLFLOW_EXTRA",
+    "MlflowTracking",
+    "Tracking",
+    "WandbTracking",
+    "check_tracking",
+    "wandb_env",
+]

@@ -21,6 +21,7 @@ def run(
     from sweeprun.runner import run_agent
     from sweeprun.storage import resolve
     from sweeprun.study import load_sweep
+    from sweeprun.tracking import check_tracking
 
     if jobs < 1:
         raise SweepError("--jobs must be at least 1")
@@ -35,6 +36,7 @@ def run(
             "filesystem) or PostgreSQL (--storage postgresql://...)"
         )
     sw = load_sweep(spec, name)
+    check_tracking(sw.config.tracking)
     display = make_display(json_out, quiet, count)
     if not (quiet or json_out):
         display.note(

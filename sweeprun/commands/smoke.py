@@ -186,6 +186,7 @@ def _run(
         extra_args=list(cfg.smoke.args),
         extra_env=extra_env,
         trial_timeout=timeout,
+        track=False,  # a smoke run is a throwaway check, not results
     )
     elapsed = time.monotonic() - started
     cases = collect_cases(sw.study, plan)

@@ -66,8 +66,10 @@ def run(
     from sweeprun.runner import run_agent
     from sweeprun.storage import resolve
     from sweeprun.study import clear_stop, create_or_resume
+    from sweeprun.tracking import check_tracking
 
     preview(cfg, sweep_name, 1)  # a bad command template fails here, before anything runs
+    check_tracking(cfg.tracking)
     spec = resolve(storage, cfg.storage)
     sw = create_or_resume(spec, sweep_name, cfg)
     cleared = sw.resumed and clear_stop(sw)
