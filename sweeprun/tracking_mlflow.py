@@ -197,6 +197,9 @@ class MlflowTracker:
     def _connect(self) -> Any:
         if self._client is None:
             uri = self.uri
+            # a tracking server that is down costs seconds, not MLflow's default minutes
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
             if uri is not None and (uri.startswith("file:") or "://" not in uri):
                 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")  # asked for by name
             from mlflow.tracking import MlflowClient

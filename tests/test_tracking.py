@@ -310,3 +310,18 @@ def test_run_record_pruned_trial() -> None:
     assert rec["tags"]["sweeprun.reason"] == "pruned" and rec["tags"]["t"] == "1"
     no_curves = run_record(trial, "sw", ["loss"], {}, curves=False)
     assert no_curves["metrics"] == []
+
+
+def test_tracking_server_down_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}"
+    res = _start(tmp_path, GRID.format(name="down", uri=uri, experiment="e"))
+    assert res.returncode == 0, res.describe()
+    out = res.stdout + res.stderr
+    assert f"mlflow: could not log to experiment 'e' at {uri}" in out
+    assert "Connection refused" in out
+    assert "sweep down: 1 complete, 1 pruned, 1 failed" in out
