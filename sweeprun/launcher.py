@@ -9,9 +9,13 @@ after the process exited and its pipes reached EOF (or were abandoned).
   :func:`sweeprun.report` (``SWEEPRUN_REPORT_FD``, checked by ``SWEEPRUN_REPORT_PIPE``).
   ``SWEEPRUN_REPORT_FILE`` names a file the launcher also polls, for programs whose
   inherited fds are closed by a wrapper.
-* One reader thread drains all pipes with ``os.read(fd, 65536)`` as data arrives, appends the
-  raw bytes to ``stdout_path``/``stderr_path``/``metrics.jsonl``, and delivers whole lines
-  per chunk. A line longer than :data:`MAX_LINE` characters is cut and delivered in pieces.
+* A reader thread drains all pipes with big ``os.read`` calls as data arrives, appends the raw
+  bytes to ``stdout_path``/``stderr_path``/``metrics.jsonl`` and queues them in a bounded
+  :class:`~sweeprun.drain.Backlog`; a parser thread splits them into lines and calls
+  ``on_lines`` (one stream's chunks joined up to :data:`~sweeprun.drain.PARSE_BATCH` bytes), so
+  a child never waits for the parsing of its lines unless the backlog is full. ``on_exit`` is
+  called after the backlog is drained. A line longer than :data:`MAX_LINE` characters is cut
+  and delivered in pieces.
 * ``stop(reason)`` / the timeout / the main process exiting with members of its group still
   alive all run the same ladder: SIGTERM to the group, ``kill_grace`` seconds, SIGKILL.
 * Pipes held by a process that left the group are abandoned :attr:`Child.PIPE_GRACE` seconds
@@ -20,7 +24,6 @@ after the process exited and its pipes reached EOF (or were abandoned).
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import os
 import secrets
@@ -33,9 +36,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-MAX_LINE = 1 << 20  # characters
+from sweeprun.drain import BACKLOG_MAX, MAX_LINE, Backlog, Stream
+
+__all__ = ["MAX_LINE", "Child", "ChildOutcome", "TrialRequest", "group_alive", "group_members"]
+
 TAIL_WIDTH = 500
 READ_SIZE = 1 << 20
 PIPE_SIZE = 1 << 20
@@ -74,53 +79,11 @@ class ChildOutcome:
         return self.returncode == 0 and self.error is None
 
 
-class _Stream:
-    """One pipe: its log file, incremental UTF-8 decoding and the partial last line."""
-
-    def __init__(self, name: str, fd: int, path: Path) -> None:
-        self.name = name
-        self.fd = fd
-        self.path = path
-        self.log: BinaryIO | None = None  # created on the first byte: no empty files to make
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.partial: list[str] = []
-        self.partial_len = 0
-
-    def lines(self, data: bytes, final: bool = False) -> list[str]:
-        text = self.decoder.decode(data, final)
-        if "\n" not in text:
-            if text:
-                self.partial.append(text)
-                self.partial_len += len(text)
-            out = self._cut() if self.partial_len >= MAX_LINE else []
-        else:
-            parts = text.split("\n")
-            if self.partial:
-                parts[0] = "".join(self.partial) + parts[0]
-            last = parts.pop()
-            self.partial, self.partial_len = ([last], len(last)) if last else ([], 0)
-            out = parts
-            if any(len(p) > MAX_LINE for p in out):
-                out = [p[i : i + MAX_LINE] for p in out for i in range(0, max(len(p), 1), MAX_LINE)]
-            if self.partial_len >= MAX_LINE:
-                out += self._cut()
-        if final and self.partial:
-            out.append("".join(self.partial))
-            self.partial, self.partial_len = [], 0
-        return out
-
-    def _cut(self) -> list[str]:
-        text = "".join(self.partial)
-        cut = len(text) - len(text) % MAX_LINE
-        rest = text[cut:]
-        self.partial, self.partial_len = ([rest], len(rest)) if rest else ([], 0)
-        return [text[i : i + MAX_LINE] for i in range(0, cut, MAX_LINE)]
-
-
 class Child:
     """A running trial program. Create with :meth:`Child.start`."""
 
     PIPE_GRACE = 2.0  # seconds to wait for EOF once the process group is gone
+    BACKLOG_MAX = BACKLOG_MAX  # bytes read and not yet parsed before the reader waits
 
     def __init__(self, request: TrialRequest, on_lines: LinesCallback, on_exit: ExitCallback):
         self.request = request
@@ -210,14 +173,20 @@ class Child:
                     os.close(fd)
         self.pid = self.pgid = self._proc.pid
         streams = [
-            _Stream("stdout", out_r, req.stdout_path),
-            _Stream("stderr", err_r, req.stderr_path),
-            _Stream("report", rep_r, report_log),
+            Stream("stdout", out_r, req.stdout_path),
+            Stream("stderr", err_r, req.stderr_path),
+            Stream("report", rep_r, report_log),
         ]
-        reader = threading.Thread(target=self._read, args=(streams,), daemon=True)
-        reader.start()
+        backlog = Backlog(self.BACKLOG_MAX)
+        self._backlog = backlog
+        threads = [
+            threading.Thread(target=self._read, args=(streams, backlog), daemon=True),
+            threading.Thread(target=self._parse, args=(backlog,), daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
         name = f"sweeprun-child-{self.pid}"
-        threading.Thread(target=self._watch, args=(reader,), name=name, daemon=True).start()
+        threading.Thread(target=self._watch, args=(threads,), name=name, daemon=True).start()
 
     def _fail_to_start(self, error: str) -> None:
         self.outcome = ChildOutcome(
@@ -228,7 +197,7 @@ class Child:
 
     # -- background threads ----------------------------------------------------------------
 
-    def _watch(self, reader: threading.Thread) -> None:
+    def _watch(self, threads: list[threading.Thread]) -> None:
         proc = self._proc
         assert proc is not None
         timeout = self.request.timeout
@@ -245,7 +214,8 @@ class Child:
         if ladder is not None:
             ladder.join()
         self._abandon_at = time.monotonic() + self.PIPE_GRACE
-        reader.join()
+        for thread in threads:  # the reader reaches EOF, then the parser drains the backlog
+            thread.join()
         code = proc.returncode
         self.outcome = ChildOutcome(
             returncode=code if code >= 0 else None,
@@ -281,7 +251,7 @@ class Child:
         signal_group(pgid, signal.SIGKILL)
         _wait_gone(pgid, 5.0)
 
-    def _read(self, streams: list[_Stream]) -> None:
+    def _read(self, streams: list[Stream], backlog: Backlog) -> None:
         sel = selectors.DefaultSelector()
         for s in streams:
             sel.register(s.fd, selectors.EVENT_READ, s)
@@ -294,7 +264,7 @@ class Child:
                 if ready and self._coalesce and self._abandon_at is None:
                     time.sleep(self._coalesce)  # let a fast writer fill the pipe: fewer wakeups
                 for key, _ in ready:
-                    stream: _Stream = key.data
+                    stream: Stream = key.data
                     try:
                         data = os.read(stream.fd, READ_SIZE)
                     except OSError:
@@ -306,7 +276,7 @@ class Child:
                         stream.log.flush()
                     else:
                         sel.unregister(stream.fd)
-                    self._deliver(stream.name, stream.lines(data, final=not data))
+                    backlog.put(stream, data, len(data))  # b"": the end of the stream
                 now = time.monotonic()
                 if now >= next_poll:
                     next_poll = now + _POLL_FILE_EVERY
@@ -314,14 +284,29 @@ class Child:
                 if self._abandon_at is not None and now > self._abandon_at:
                     for key in list(sel.get_map().values()):
                         sel.unregister(key.fd)
-                        self._deliver(key.data.name, key.data.lines(b"", final=True))
+                        backlog.put(key.data, b"", 0)
             self._poll_report_file(file_offset, file_partial, final=True)
         finally:
+            backlog.close()
             sel.close()
             for s in streams:
                 os.close(s.fd)
                 if s.log is not None:
                     s.log.close()
+
+    def _parse(self, backlog: Backlog) -> None:
+        """Lines from the backlog to ``on_lines``, in arrival order, until it is closed."""
+        try:
+            while (item := backlog.take()) is not None:
+                target, payload = item
+                if isinstance(target, Stream):
+                    assert isinstance(payload, bytes)
+                    self._deliver(target.name, target.lines(payload, final=not payload))
+                else:
+                    assert isinstance(payload, list)
+                    self._deliver(target, payload)
+        finally:
+            backlog.drop()  # even after a bug here, the reader must never wait for us
 
     def _poll_report_file(
         self, offset: int, partial: bytes, final: bool = False
@@ -341,7 +326,7 @@ class Child:
             body, partial = data, b""
         if body:
             text = body.decode("utf-8", errors="replace")
-            self._deliver("report", [line for line in text.split("\n") if line])
+            self._backlog.put("report", [line for line in text.split("\n") if line], len(body))
         return offset, partial
 
     def _deliver(self, stream: str, lines: list[str]) -> None:

@@ -7,13 +7,21 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from sweeprun.launcher import MAX_LINE, Child, ChildOutcome, TrialRequest, group_members
+from sweeprun.launcher import (
+    MAX_LINE,
+    READ_SIZE,
+    Child,
+    ChildOutcome,
+    TrialRequest,
+    group_members,
+)
 from sweeprun.metrics import MetricParser
 from tests.conftest import PROGRAMS
 
@@ -183,6 +191,75 @@ def test_flood_all_lines_in_order_in_batches_and_log_complete(tmp_path: Path) ->
     log = (tmp_path / "trial" / "stdout.log").read_text()
     assert log == "".join(f"line {i}\n" for i in range(200_000))
     assert run.outcome.tail == tuple(f"line {i}" for i in range(199_995, 200_000))
+
+
+def _start_blocked(
+    tmp_path: Path, n: int, release: threading.Event
+) -> tuple[Child, list[str], list[int]]:
+    lines: list[str] = []
+    at_exit: list[int] = []
+
+    def on_lines(stream: str, got: list[str]) -> None:
+        release.wait(60)
+        if stream == "stdout":
+            lines.extend(got)
+
+    req = TrialRequest(
+        argv=(sys.executable, str(PROGRAMS / "flood.py"), str(n)),
+        env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
+        cwd=str(tmp_path),
+        stdout_path=tmp_path / "trial" / "stdout.log",
+        stderr_path=tmp_path / "trial" / "stderr.log",
+    )
+    child = Child.start(req, on_lines, lambda o: at_exit.append(len(lines)))
+    return child, lines, at_exit
+
+
+def _until(cond: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.01)
+
+
+def test_the_child_never_waits_for_the_parsing_of_its_lines(tmp_path: Path) -> None:
+    # ~2.3 MB: more than the pipe holds, less than the backlog bound. With on_lines blocked,
+    # the child can only finish if the reader keeps draining its pipe into the backlog.
+    release = threading.Event()
+    child, lines, at_exit = _start_blocked(tmp_path, 200_000, release)
+    try:
+        _until(lambda: not child.running)
+        assert lines == [] and at_exit == [] and child.wait(0.2) is None  # exit not yet told
+    finally:
+        release.set()
+    out = child.wait(30)
+    assert out is not None and out.returncode == 0
+    assert at_exit == [200_000]  # every line was delivered before the exit, the last one too
+    assert lines == [f"line {i}" for i in range(200_000)]
+    log = (tmp_path / "trial" / "stdout.log").read_text()
+    assert log == "".join(f"line {i}\n" for i in range(200_000))
+
+
+def test_a_flood_beyond_the_backlog_bound_waits_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Child, "BACKLOG_MAX", 256 << 10)
+    release = threading.Event()
+    # ~7 MB: more than pipe (1 MiB) + bound (256 KiB + one 1 MiB read) + a parse batch
+    child, lines, at_exit = _start_blocked(tmp_path, 600_000, release)
+    try:
+        _until(lambda: child._backlog.peak >= 256 << 10)
+        time.sleep(0.2)
+        assert child.running  # the full backlog holds the reader back, the pipe the child
+        assert child._backlog.peak <= (256 << 10) + READ_SIZE
+    finally:
+        release.set()
+    out = child.wait(60)
+    assert out is not None and out.returncode == 0
+    assert at_exit == [600_000] and lines == [f"line {i}" for i in range(600_000)]
+    assert child._backlog.peak <= (256 << 10) + READ_SIZE
+    log = (tmp_path / "trial" / "stdout.log").read_text()
+    assert log == "".join(f"line {i}\n" for i in range(600_000))
 
 
 def test_a_10mb_line_without_newline_comes_in_bounded_pieces(tmp_path: Path) -> None:
