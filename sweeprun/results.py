@@ -9,7 +9,7 @@ objectives; the I/O is in :func:`load` and :func:`storage_for_reading`.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -64,24 +64,33 @@ def objectives_of(cfg: SweepConfig) -> list[Objective]:
 class Loaded:
     """One sweep read back: its config, objectives and every trial."""
 
-    sweep: Sweep
+    name: str
+    config: SweepConfig
+    storage: StorageSpec
     objectives: list[Objective]
     trials: list[FrozenTrial]
+    read_full: Callable[[FrozenTrial], FrozenTrial]
+    study: optuna.Study | None = None  # None: read without Optuna's storage (``study=False``)
 
     @property
-    def name(self) -> str:
-        return self.sweep.name
+    def sweep(self) -> Sweep:
+        """The sweep with its Optuna study (loaded with ``study=True``, the default)."""
+        from sweeprun.study import Sweep
+
+        if self.study is None:
+            raise RuntimeError(f"sweep '{self.name}' was loaded without its Optuna study")
+        return Sweep(self.name, self.study, self.config, self.storage, resumed=True)
 
     def require_trials(self) -> None:
         if not self.trials:
             raise SweepError(
-                f"sweep '{self.name}' in {self.sweep.storage.display} has no trials yet\n"
+                f"sweep '{self.name}' in {self.storage.display} has no trials yet\n"
                 f"    fix: run trials with `sweeprun agent {self.name}` (or `sweeprun start`)"
             )
 
     def full(self, t: FrozenTrial) -> FrozenTrial:
         """The complete record of one trial (all attributes and intermediate values)."""
-        return self.sweep.study._storage.get_trial(t._trial_id)
+        return self.read_full(t)
 
     def trial(self, number: int) -> FrozenTrial:
         self.require_trials()
@@ -125,20 +134,50 @@ def load(
     *,
     attrs: Collection[str] | None = None,
     intermediate: bool = True,
+    params: bool = True,
+    study: bool = True,
 ) -> Loaded:
     """Load sweep ``name`` for reading (unknown names get the list of known sweeps).
 
-    ``attrs`` limits the user attributes read on RDB storages (None: all of them); use
-    :meth:`Loaded.full` for the complete record of the few trials shown.
+    ``attrs`` limits the user attributes read on RDB storages (None: all of them) and
+    ``params=False`` leaves out the parameters; use :meth:`Loaded.full` for the complete record
+    of the few trials shown. With ``study=False`` (a caller that needs no Optuna study) a
+    database is read with plain queries when it can be (:mod:`sweeprun.results_sql`).
     """
+    from sweeprun.config import parse_config
     from sweeprun.results_rdb import read_trials
     from sweeprun.study import load_sweep
 
     spec = storage_for_reading(storage)
+    if not study:
+        from sweeprun.results_sql import load_study
+
+        found = load_study(spec, name, attrs=attrs, intermediate=intermediate, params=params)
+        if found is not None:
+            reader, rec = found
+            cfg = parse_config(rec.config_doc, source=f"{spec.display} (sweep '{name}')")
+            return Loaded(
+                name,
+                cfg,
+                spec,
+                objectives_of(cfg),
+                rec.trials,
+                lambda t: reader.full(rec.study_id, t),
+            )
     sweep = load_sweep(spec, name)
-    study = sweep.study
-    trials = read_trials(study._storage, study._study_id, attrs=attrs, intermediate=intermediate)
-    return Loaded(sweep, objectives_of(sweep.config), trials)
+    st = sweep.study._storage
+    trials = read_trials(
+        st, sweep.study._study_id, attrs=attrs, intermediate=intermediate, params=params
+    )
+    return Loaded(
+        sweep.name,
+        sweep.config,
+        spec,
+        objectives_of(sweep.config),
+        trials,
+        lambda t: st.get_trial(t._trial_id),
+        sweep.study,
+    )
 
 
 # ---- rows ------------------------------------------------------------------------------------

@@ -117,20 +117,37 @@ def _activity(trials: Sequence[FrozenTrial]) -> tuple[datetime | None, datetime 
     return first, last
 
 
-def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
-    """Every study in the storage: (storage display, one summary dict per sweep)."""
-    from sweeprun.config import parse_config
+def _studies(storage: str | None) -> tuple[str, list[tuple[str, list[str], Any, list[Any]]]]:
+    """(storage display, [(name, directions, stored config, trials)]) for every study."""
     from sweeprun.results import SUMMARY_ATTRS
     from sweeprun.results_rdb import read_trials
+    from sweeprun.results_sql import all_studies
     from sweeprun.storage import open_storage
     from sweeprun.study import CONFIG_ATTR
 
     spec = storage_for_reading(storage)
+    records = all_studies(spec, SUMMARY_ATTRS)
+    if records is not None:
+        return spec.display, [(r.name, r.directions, r.config_doc, r.trials) for r in records]
     st = open_storage(spec)
+    return spec.display, [
+        (
+            fs.study_name,
+            [d.name.lower() for d in fs.directions],
+            fs.user_attrs.get(CONFIG_ATTR),
+            read_trials(st, fs._study_id, attrs=SUMMARY_ATTRS, intermediate=False, params=False),
+        )
+        for fs in st.get_all_studies()
+    ]
+
+
+def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
+    """Every study in the storage: (storage display, one summary dict per sweep)."""
+    from sweeprun.config import parse_config
+
+    display, studies = _studies(storage)
     out: list[dict[str, Any]] = []
-    for fs in sorted(st.get_all_studies(), key=lambda s: s.study_name):
-        trials = read_trials(st, fs._study_id, attrs=SUMMARY_ATTRS, intermediate=False)
-        doc = fs.user_attrs.get(CONFIG_ATTR)
+    for name, directions, doc, trials in sorted(studies, key=lambda s: s[0]):
         cfg = None
         if isinstance(doc, Mapping):
             try:
@@ -140,16 +157,13 @@ def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
         objectives = (
             objectives_of(cfg)
             if cfg
-            else [
-                Objective(f"value{i}" if i else "value", d.name.lower())
-                for i, d in enumerate(fs.directions)
-            ]
+            else [Objective(f"value{i}" if i else "value", d) for i, d in enumerate(directions)]
         )
         best = best_trials(trials, objectives[:1], 1) if len(objectives) == 1 else []
         first, last = _activity(trials)
         out.append(
             {
-                "name": fs.study_name,
+                "name": name,
                 "method": cfg.method if cfg else None,
                 "sweeprun": cfg is not None,
                 "state": sweep_state(cfg, trials, best[0][0] if best else None)
@@ -162,12 +176,16 @@ def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
                 "last_activity": iso(last),
             }
         )
-    return spec.display, out
+    return display, out
+
+
+def _params(t: FrozenTrial) -> dict[str, Any]:
+    return dict(t.user_attrs.get("sweeprun.params") or t.params)
 
 
 def detail(loaded: Loaded, now: datetime | None = None) -> dict[str, Any]:
     """One sweep in detail: config summary, budget, running trials, failure reasons."""
-    cfg = loaded.sweep.config
+    cfg = loaded.config
     trials = loaded.trials
     now = now or datetime.now()
     objectives = loaded.objectives
@@ -181,7 +199,7 @@ def detail(loaded: Loaded, now: datetime | None = None) -> dict[str, Any]:
             "elapsed": round((now - t.datetime_start).total_seconds(), 1)
             if t.datetime_start
             else None,
-            "params": loaded.full(t).user_attrs.get("sweeprun.params") or t.params,
+            "params": _params(loaded.full(t)),
         }
         for t in trials
         if t.state.name == "RUNNING"
@@ -195,7 +213,7 @@ def detail(loaded: Loaded, now: datetime | None = None) -> dict[str, Any]:
     et = cfg.early_terminate
     return {
         "name": loaded.name,
-        "storage": loaded.sweep.storage.display,
+        "storage": loaded.storage.display,
         "state": sweep_state(cfg, trials, single),
         "config": {
             "program": cfg.program,

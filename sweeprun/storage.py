@@ -103,7 +103,8 @@ def redact(text: str, url: str) -> str:
     return text
 
 
-def _sqlalchemy_url(spec: StorageSpec) -> str:
+def sqlalchemy_url(spec: StorageSpec) -> str:
+    """The URL SQLAlchemy needs: the psycopg (3) or PyMySQL driver unless one is named."""
     scheme, _, rest = spec.url.partition("://")
     if spec.kind == "postgresql" and "+" not in scheme:
         return f"postgresql+psycopg://{rest}"
@@ -182,7 +183,7 @@ def _open_quiet(spec: StorageSpec, heartbeat_interval: int | None) -> BaseStorag
         if spec.kind != "sqlite":
             kwargs = {"pool_pre_ping": True}
         return optuna.storages.RDBStorage(
-            _sqlalchemy_url(spec),
+            sqlalchemy_url(spec),
             engine_kwargs=kwargs,
             heartbeat_interval=heartbeat_interval,
             grace_period=None if heartbeat_interval is None else max(heartbeat_interval * 4, 20),

@@ -18,7 +18,14 @@ def run(name: str, storage: str | None = None, top: int = 1, json_out: bool = Fa
 
     if top < 1:
         raise SweepError("--top must be at least 1")
-    loaded = load(storage, name, attrs=("sweeprun.baseline",), intermediate=False)
+    loaded = load(
+        storage,
+        name,
+        attrs=("sweeprun.baseline",),
+        intermediate=False,
+        params=False,
+        study=False,
+    )
     loaded.require_trials()
     objectives = loaded.objectives
     if not objectives:

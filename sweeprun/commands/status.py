@@ -128,7 +128,8 @@ def run(name: str | None = None, storage: str | None = None, json_out: bool = Fa
     from sweeprun.results_status import detail
     from sweeprun.results_table import print_json
 
-    d = detail(load(storage, name, attrs=SUMMARY_ATTRS, intermediate=False))
+    loaded = load(storage, name, attrs=SUMMARY_ATTRS, intermediate=False, params=False, study=False)
+    d = detail(loaded)
     if json_out:
         print_json(d)
     else:

@@ -21,7 +21,7 @@ def run(
     if limit is not None and limit < 1:
         raise SweepError("--limit must be at least 1")
     states = parse_states(state)
-    loaded = load(storage, name)
+    loaded = load(storage, name, study=False)
     loaded.require_trials()
     now = datetime.now()
     rows = [row_of(t, now) for t in loaded.trials if states is None or t.state.name in states]
