@@ -297,7 +297,8 @@ class Controller:
         parser = MetricParser(
             [m.name for m in self.metrics], self.cfg.report.format, self.cfg.report.pattern
         )
-        on_lines, on_exit = child_callbacks(parser, self.events.put, number)
+        keep = self.objective.name if self.objective else None  # the parser fills the summary
+        on_lines, on_exit = child_callbacks(parser, self.events.put, number, summary, keep)
         child = Child.start(req, on_lines, on_exit)
         attrs = launch_attrs(
             owner=self.owner,
@@ -353,7 +354,6 @@ class Controller:
         obj = self.objective
         latest: tuple[float, int] | None = None
         for ev in events:
-            summary.add(ev)
             if obj is None or ev.name != obj.name or not math.isfinite(ev.value):
                 continue
             step = ev.step

@@ -26,9 +26,14 @@ from __future__ import annotations
 import json
 import math
 import re
+from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from itertools import groupby
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from sweeprun.metrics_bulk import Columns
 
 STEP_KEYS: tuple[str, ...] = ("step", "_step", "epoch", "iteration")
 REPORT_PREFIX = "sweeprun.report: "
@@ -110,13 +115,49 @@ class MetricParser:
 
     def feed_many(self, lines: list[str]) -> list[MetricEvent]:
         """Events of many stdout lines, in order; much faster than calling :meth:`feed`."""
-        if not lines:
-            return []
+        return self._number(self._raw_many(lines)) if lines else []
+
+    def fold(
+        self, lines: list[str], summary: Summary, keep: str | None = None, first: int = 0
+    ) -> list[MetricEvent]:
+        """Add every value of many stdout lines to ``summary`` (the same values and steps as
+        :meth:`feed_many`, parsed by the batch: many times faster on metric floods). Returns
+        the finite events of metric ``keep`` that a rate-limited consumer can still use: the
+        first ``first`` and the last."""
+        from sweeprun.metrics_bulk import Columns
+
+        cols = Columns()
+        if lines:
+            self._fold_lines(lines, cols)
+        return cols.fold(self._counts, summary, keep, first)
+
+    def fold_reports(
+        self, lines: list[str], summary: Summary, keep: str | None = None, first: int = 0
+    ) -> list[MetricEvent]:
+        """:meth:`fold` for lines of the ``sweeprun.report`` channel (:meth:`feed_report`)."""
+        from sweeprun.metrics_bulk import Columns, json_run
+
+        cols = Columns()
+        text = "\n".join(lines)
+        if not (
+            text.startswith("{")
+            and text.count("\n{") == len(lines) - 1
+            and json_run(lines, text, self._declared_steps, cols)
+        ):
+            for line in lines:
+                obj = _loads_object(line.strip())
+                if obj is not None:
+                    cols.add_raw(self._from_object(obj))
+        return cols.fold(self._counts, summary, keep, first)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _raw_many(self, lines: list[str]) -> list[tuple[str, float, int | None]]:
         if self._regex is not None:
             out: list[tuple[str, float, int | None]] = []
             for line in lines:
                 out += self._parse_line(line)
-            return self._number(out)
+            return out
         candidates = [line for line in lines if self._wanted(line)]
         if not candidates:
             return []
@@ -128,9 +169,36 @@ class MetricParser:
         else:
             for line, obj in zip(candidates, objects, strict=True):
                 raw += self._from_object(obj) if obj is not None else self._parse_line(line)
-        return self._number(raw)
+        return raw
 
-    # -- internals -------------------------------------------------------------------------
+    def _fold_lines(self, lines: list[str], cols: Columns) -> None:
+        """Columns of many stdout lines: runs of ``{`` lines and of other lines in bulk
+        (:mod:`sweeprun.metrics_bulk`), line by line where that cannot be done."""
+        from sweeprun.metrics_bulk import json_run, kv_ready, kv_run
+
+        text = "\n".join(lines)
+        if self._regex is not None or not self._wanted(text):
+            if self._regex is not None:
+                cols.add_raw(self._raw_many(lines))
+            return
+        if "{" not in text:
+            runs = [(False, lines, text)]
+        elif text.startswith("{") and text.count("\n{") == len(lines) - 1:
+            runs = [(True, lines, text)]
+        else:
+            runs = []
+            for is_json, group in groupby(lines, key=lambda line: line[:1] == "{"):
+                run = list(group)
+                runs.append((is_json, run, "\n".join(run)))
+        kv_ok = self._kv is not None and kv_ready(self.names)
+        for is_json, run, run_text in runs:
+            if is_json:
+                if not json_run(run, run_text, self._declared_steps, cols):
+                    cols.add_raw(self._raw_many(run))
+            elif self._wanted(run_text) and not (
+                kv_ok and "{" not in run_text and kv_run(self, run, run_text, self._wanted, cols)
+            ):
+                cols.add_raw(self._raw_many(run))
 
     def _bulk_objects(self, candidates: list[str]) -> list[dict[str, Any] | None] | None:
         """Parse many one-object JSON lines with one ``json.loads``; None if not applicable."""
@@ -270,7 +338,7 @@ class MetricStats:
     minimum: float | None = None
     maximum: float | None = None
     last_step: int | None = None
-    history: list[float] = field(default_factory=list)  # finite values, in order
+    history: array[float] = field(default_factory=lambda: array("d"))  # finite values, in order
 
     def best(self, goal: Goal) -> float | None:
         return self.maximum if goal == "maximize" else self.minimum
@@ -298,6 +366,26 @@ class Summary:
             stats.minimum = value
         if stats.maximum is None or value > stats.maximum:
             stats.maximum = value
+
+    def add_values(self, name: str, values: list[float], last_step: int | None) -> None:
+        """:meth:`add` of many values of one metric at once (the last one's step given)."""
+        if not values:
+            return
+        stats = self.metrics.get(name)
+        if stats is None:
+            stats = self.metrics[name] = MetricStats()
+        stats.count += len(values)
+        stats.last_step = last_step
+        finite = list(filter(math.isfinite, values))
+        if not finite:
+            return
+        stats.last = finite[-1]
+        low, high = min(finite), max(finite)
+        if stats.minimum is None or low < stats.minimum:
+            stats.minimum = low
+        if stats.maximum is None or high > stats.maximum:
+            stats.maximum = high
+        stats.history.extend(finite)
 
     def add_many(self, events: Iterable[MetricEvent]) -> None:
         for event in events:

@@ -76,20 +76,23 @@ def take_token(run: Running) -> bool:
 
 
 def child_callbacks(
-    parser: MetricParser, put: Callable[[Event], None], number: int
+    parser: MetricParser,
+    put: Callable[[Event], None],
+    number: int,
+    summary: Summary,
+    keep: str | None,
 ) -> tuple[Callable[[str, list[str]], None], Callable[[ChildOutcome], None]]:
-    """Callbacks for the launcher's reader thread: parse metric lines there (off the main
-    thread) and queue small batches of events; queue the exit."""
+    """Callbacks for the launcher's parser thread: parse metric lines there (off the main
+    thread) into ``summary``, every value; queue only the events of metric ``keep`` that the
+    rate limit can let through (the first REPORT_BURST of a batch and its last); queue the exit."""
     lock = threading.Lock()  # stdout and the report channel share the parser's step counters
 
     def on_lines(stream: str, lines: list[str]) -> None:
         if stream == "stderr":
             return
         with lock:
-            if stream == "report":
-                evs = [e for line in lines for e in parser.feed_report(line)]
-            else:
-                evs = parser.feed_many(lines)
+            fold = parser.fold_reports if stream == "report" else parser.fold
+            evs = fold(lines, summary, keep, int(REPORT_BURST))
         if evs:
             put(("m", number, evs))
 

@@ -12,6 +12,8 @@ import os
 import sys
 import threading
 import uuid
+from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sweeprun.launcher import MAX_LINE, Child, ChildOutcome, TrialRequest
-from sweeprun.metrics import MAX_STEP, MetricEvent, MetricParser
+from sweeprun.metrics import MAX_STEP, MetricEvent, MetricParser, Summary
 from tests.conftest import PROGRAMS
 
 FUZZ = {"deadline": None, "suppress_health_check": list(HealthCheck)}
@@ -197,3 +199,134 @@ def test_launcher_cuts_a_line_longer_than_max_line_without_losing_the_next(tmp_p
     got, _ = _run_stream(tmp_path, data, 5, report=False)
     assert [len(x) for x in got["stdout"][:3]] == [MAX_LINE, MAX_LINE, 17]
     assert MetricParser(["loss"]).feed_many(got["stdout"]) == [MetricEvent("loss", 0.25, 3)]
+
+
+# ---- fold: the same values as feed, by the batch ----------------------------------------------
+number_text = st.one_of(
+    st.integers(-(10**6), 10**6).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+    st.sampled_from(["0", "-0", "1e400", "9" * 400, "NaN", "Infinity", "-Infinity", "1.2.3",
+                     "true", "null", '"3"', "[1, 2]", "{\"x\": 1}", ".", "nan", "inf", "1e5"]),
+)  # fmt: skip
+step_text = st.one_of(
+    st.integers(0, 10**6).map(str),
+    st.sampled_from(["-3", "4294967296", "9" * 11, "2.5", '"7"', "null", "true"]),
+)
+json_key = st.sampled_from(
+    ["loss", "acc", "step", "epoch", "_step", "iteration", "val", "val.loss", "a.b", "lo\\u0073s"]
+)
+kv_sep = st.sampled_from(["=", ": ", " = ", "\t:", '": ', "=="])
+
+
+@st.composite
+def json_template(draw: st.DrawFn) -> Callable[[st.DrawFn], str]:
+    keys = draw(st.lists(json_key, min_size=1, max_size=4))
+    spaces = draw(st.sampled_from(["", " ", "  "]))
+
+    def line(draw: st.DrawFn) -> str:
+        items = []
+        for key in keys:
+            if key == "val":
+                value = '{"loss": ' + draw(number_text) + ', "step": 1}'
+            elif key in ("step", "epoch", "_step"):
+                value = draw(step_text)
+            else:
+                value = draw(number_text)
+            items.append(f'"{key}":{spaces}{value}')
+        return "{" + ", ".join(items) + "}"
+
+    return line
+
+
+@st.composite
+def kv_template(draw: st.DrawFn) -> Callable[[st.DrawFn], str]:
+    parts = draw(
+        st.lists(
+            st.sampled_from(["loss", "acc", "step", "epoch", "xloss", "val/loss", "note"]),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    seps = [draw(kv_sep) for _ in parts]
+    glue = draw(st.sampled_from([" ", ", ", "\t", " | "]))
+
+    def line(draw: st.DrawFn) -> str:
+        out = []
+        for part, sep in zip(parts, seps, strict=True):
+            value = draw(step_text if part in ("step", "epoch") else number_text)
+            out.append(f"{part}{sep}{value}" if part != "note" else "note")
+        return glue.join(out)
+
+    return line
+
+
+noise_line = st.one_of(
+    garbage.map(lambda b: b.decode("utf-8", "replace")),
+    st.sampled_from(["", "loss decreasing", "{not json}", "  {\"loss\": 1}", "\r{\"loss\": 2}",
+                     'sweeprun.report: {"loss": 3}', '{"loss": [1', '2]}', '{"a": 1}, {"b": 2}',
+                     '{"loss": 1}\r', "epoch 3 loss=0.5", '{"loss": 5, "loss": 6}']),
+)  # fmt: skip
+
+
+@st.composite
+def flood(draw: st.DrawFn) -> tuple[list[str], list[int]]:
+    """Lines mostly of one or two templates (the bulk routes), with noise; batch sizes."""
+    templates = [
+        draw(st.one_of(json_template(), kv_template())) for _ in range(draw(st.integers(1, 2)))
+    ]
+    lines = []
+    for _ in range(draw(st.integers(1, 80))):
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(noise_line))
+        else:
+            lines.append(draw(st.sampled_from(templates))(draw))
+    cuts = sorted(draw(st.lists(st.integers(0, len(lines)), max_size=4)))
+    return lines, cuts
+
+
+def _batches(lines: list[str], cuts: list[int]) -> list[list[str]]:
+    bounds = [0, *cuts, len(lines)]
+    return [lines[a:b] for a, b in pairwise(bounds) if b > a]
+
+
+def _stats(summary: Summary) -> dict[str, tuple[object, ...]]:
+    return {
+        name: (s.count, s.last, s.minimum, s.maximum, s.last_step, list(s.history))
+        for name, s in summary.metrics.items()
+    }
+
+
+def _chosen(events: list[MetricEvent], keep: str, first: int) -> list[MetricEvent]:
+    finite = [e for e in events if e.name == keep and e.finite]
+    return finite[:first] + finite[-1:] if len(finite) > first else finite
+
+
+def _check_fold(lines: list[str], cuts: list[int], first: int, report: bool) -> None:
+    for names in ([], ["loss"], ["loss", "acc", "val/loss"]):
+        line_parser, batch_parser = MetricParser(names), MetricParser(names)
+        feed = line_parser.feed_report if report else line_parser.feed
+        reference, folded = Summary(), Summary()
+        for batch in _batches(lines, cuts):
+            events = [e for line in batch for e in feed(line)]
+            reference.add_many(events)
+            fold = batch_parser.fold_reports if report else batch_parser.fold
+            assert fold(batch, folded, "loss", first) == _chosen(events, "loss", first)
+        assert _stats(folded) == _stats(reference)
+        assert batch_parser._counts == line_parser._counts
+
+
+@settings(max_examples=300, **FUZZ)  # type: ignore[arg-type]
+@given(flood(), st.integers(0, 3))
+def test_fold_gives_the_values_and_steps_of_feed(
+    case: tuple[list[str], list[int]], first: int
+) -> None:
+    _check_fold(*case, first, report=False)
+    _check_fold(*case, first, report=True)
+
+
+@pytest.mark.chaos
+@settings(max_examples=5000, **FUZZ)  # type: ignore[arg-type]
+@given(flood(), st.integers(0, 3))
+def test_chaos_fold_many_floods(case: tuple[list[str], list[int]], first: int) -> None:
+    _check_fold(*case, first, report=False)
+    _check_fold(*case, first, report=True)

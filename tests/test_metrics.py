@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sweeprun.metrics import MetricEvent, MetricParser, Summary
+from tests.conftest import run_cli
+from tests.test_run_cli import load_trials
 
 
 def events(lines: list[str], names: tuple[str, ...] = ("val_loss", "acc"), **kw: str) -> list:
@@ -136,7 +141,7 @@ def test_summary_best_last_count_history_and_non_finite_ignored() -> None:
     s.add_many([MetricEvent("l", v, i) for i, v in enumerate([3.0, 1.0, math.nan, 2.0, math.inf])])
     st_ = s.get("l")
     assert st_ is not None
-    assert (st_.count, st_.last, st_.last_step, st_.history) == (5, 2.0, 4, [3.0, 1.0, 2.0])
+    assert (st_.count, st_.last, st_.last_step, list(st_.history)) == (5, 2.0, 4, [3.0, 1.0, 2.0])
     assert s.objective("l", "minimize", "best") == 1.0
     assert s.objective("l", "maximize", "best") == 3.0
     assert s.objective("l", "minimize", "last") == 2.0
@@ -175,3 +180,84 @@ def test_garbage_never_raises_and_feed_many_agrees(lines: list[str]) -> None:
     a, b = MetricParser(["val_loss", "acc"]), MetricParser(["val_loss", "acc"])
     one = [e for line in lines for e in a.feed(line)]
     assert b.feed_many(lines) == one
+
+
+# --- fold: many lines at once ----------------------------------------------------------------
+
+
+def test_fold_puts_every_value_in_the_summary_and_returns_what_can_be_reported() -> None:
+    lines = [f'{{"loss": {i}.5, "step": {i}}}' for i in range(1000)] + ["noise", "loss=nan"]
+    s = Summary()
+    got = MetricParser(["loss"]).fold(lines, s, keep="loss", first=3)
+    assert got == [MetricEvent("loss", v + 0.5, v) for v in (0, 1, 2, 999)]  # NaN: not reported
+    st_ = s.get("loss")
+    assert st_ is not None and (st_.count, st_.last, st_.minimum, st_.maximum) == (
+        1001, 999.5, 0.5, 999.5,
+    )  # fmt: skip
+    assert st_.last_step == 1000 and len(st_.history) == 1000  # NaN: counted, no history
+
+
+def test_fold_of_a_mixed_batch_matches_feed() -> None:
+    lines = []
+    for i in range(200):
+        lines += [f'{{"val_loss": {i}.5, "step": {i}, "tag": "x", "val": {{"acc": {i}}}}}',
+                  f"epoch {i} val_loss={i}.25 acc: 0.{i}", "", f"noise {i}"]  # fmt: skip
+    lines += ['{"val_loss": 1, "lr": [1, 2]}', '  {"acc": 3}', "val_loss=1.2.3"]
+    a, b = MetricParser(["val_loss", "acc"]), MetricParser(["val_loss", "acc"])
+    reference, folded = Summary(), Summary()
+    reference.add_many(e for line in lines for e in a.feed(line))
+    for k in range(0, len(lines), 150):
+        b.fold(lines[k : k + 150], folded)
+    assert set(folded.metrics) == {"val_loss", "acc", "val.acc"} == set(reference.metrics)
+    for name, st_ in reference.metrics.items():
+        got = folded.metrics[name]
+        assert (got.count, got.last, got.minimum, got.maximum, got.last_step) == (
+            st_.count, st_.last, st_.minimum, st_.maximum, st_.last_step,
+        )  # fmt: skip
+        assert list(got.history) == list(st_.history)
+
+
+FLOOD = """import argparse, sys
+ap = argparse.ArgumentParser()
+ap.add_argument("--fmt")
+fmt = ap.parse_known_args()[0].fmt
+n = 300_000
+out = []
+for i in range(n):
+    loss = -7.0 if i == n // 2 else 5.0 - (i % 1000) / 1000
+    out.append('{"loss": %r, "step": %d}' % (loss, i) if fmt == "json" else "step=%d loss=%r" % (i, loss))
+    if i % 50_000 == 0:
+        out.append("noise without a metric")
+out.append('{"loss": 0.125, "step": %d}' % n if fmt == "json" else "step=%d loss=0.125" % n)
+sys.stdout.write("\\n".join(out) + "\\n")
+"""
+
+
+@pytest.mark.parametrize("mode, value", [("best", -7.0), ("last", 0.125)])
+def test_a_metric_flood_through_sweeprun_reaches_the_summary_whole(
+    tmp_path: Path, _private_sweeprun_dir: Path, mode: str, value: float
+) -> None:
+    """300k metric lines per trial as fast as Python prints them (JSON, then name=value): the
+    trial's value is the best or last of them all, the newest is the last intermediate value
+    and the log holds every byte."""
+    (tmp_path / "flood.py").write_text(FLOOD)
+    (tmp_path / "sweep.yaml").write_text(
+        f"name: flood\nmethod: grid\nprogram: {tmp_path / 'flood.py'}\n"
+        f"metric: {{name: loss, goal: minimize, summary: {mode}}}\n"
+        "parameters:\n  fmt: {values: [json, kv]}\n"
+    )
+    run_cli("start", str(tmp_path / "sweep.yaml"), "--quiet", cwd=tmp_path).assert_code(0)
+    trials = load_trials(_private_sweeprun_dir, "flood")
+    assert len(trials) == 2
+    for t in trials:
+        assert t.state.name == "COMPLETE" and t.value == value
+        steps = sorted(t.intermediate_values)
+        assert steps[-1] == 300_000 and t.intermediate_values[300_000] == 0.125
+        assert len(steps) < 2000  # rate-limited: the burst, then a few per second
+        log = Path(t.user_attrs["sweeprun.log_dir"], "stdout.log").read_text()
+        fmt = t.user_attrs["sweeprun.params"]["fmt"]
+        expected = subprocess.run(
+            [sys.executable, str(tmp_path / "flood.py"), f"--fmt={fmt}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert log == expected
