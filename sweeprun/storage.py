@@ -179,12 +179,12 @@ def _open_quiet(spec: StorageSpec, heartbeat_interval: int | None) -> BaseStorag
                     "host (and --host 0.0.0.0 to accept other machines)"
                 ) from None
             return proxy
-        kwargs = {}
-        if spec.kind != "sqlite":
-            kwargs = {"pool_pre_ping": True}
+        # No pool_pre_ping on PostgreSQL (a round trip before each of the ~12 transactions of
+        # a trial): the retrying wrapper replaces a pooled connection found dead, quietly
+        # (sweeprun.retrying). MySQL keeps Optuna's default pre-ping (its server drops idle
+        # connections after wait_timeout).
         return optuna.storages.RDBStorage(
             sqlalchemy_url(spec),
-            engine_kwargs=kwargs,
             heartbeat_interval=heartbeat_interval,
             grace_period=None if heartbeat_interval is None else max(heartbeat_interval * 4, 20),
         )

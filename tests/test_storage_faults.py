@@ -18,6 +18,7 @@ import optuna
 import pytest
 
 from tests.conftest import PROGRAMS, SWEEPRUN, run_cli
+from tests.pgprivate import PrivatePostgres, private_pg_fixture  # noqa: F401 (fixture)
 from tests.test_chaos import sweep_processes, trials_of, unique, wait_until
 
 RUN_TRIAL = PROGRAMS / "run_trial.py"
@@ -201,3 +202,28 @@ def test_unreachable_storage_at_start_is_a_clear_error_with_the_password_masked(
         assert "s3cretpw" not in res.stdout + res.stderr, res.describe()
         assert ":***@127.0.0.1:1" in res.stderr, res.describe()
         assert "cannot open storage" in res.stderr or "cannot reach" in res.stderr, res.describe()
+
+
+def test_a_dead_pooled_connection_is_replaced_quietly(private_pg: PrivatePostgres) -> None:
+    """The server restarts while the storage is idle: its pooled connection is dead. The next
+    call is retried at once on a fresh connection, with no outage note (no pre-ping needed)."""
+    from optuna.storages import RDBStorage, _CachedStorage
+
+    from sweeprun.retrying import wrap
+    from sweeprun.storage import classify, open_storage
+
+    notes: list[str] = []
+    inner = open_storage(classify(private_pg.url), retry=False)
+    assert isinstance(inner, RDBStorage)
+    assert not inner.engine.pool._pre_ping  # type: ignore[attr-defined]
+    storage = wrap(_CachedStorage(inner), "pg", lambda text: text, budget=30, say=notes.append)
+    study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "idle")
+    trial_id = storage.create_new_trial(study_id)
+    private_pg.restart()
+    storage.set_trial_user_attr(trial_id, "after", "restart")
+    assert storage.get_trial(trial_id).user_attrs == {"after": "restart"}
+    assert notes == []
+    private_pg.stop()  # a real outage still says so, and ends when the server is back
+    with pytest.raises(Exception, match="unreachable"):
+        wrap(inner, "pg", lambda text: text, budget=1, say=notes.append).get_all_studies()
+    assert notes and "is unreachable" in notes[0]
