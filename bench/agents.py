@@ -78,6 +78,30 @@ def watch(procs: list[subprocess.Popen[bytes]]) -> list[Probe]:
     return probes
 
 
+def postgres_cpu() -> float | None:
+    """CPU seconds used so far by the local PostgreSQL server (postmaster, its live backends
+    and the backends it has reaped), or None when no local server runs."""
+    procs: dict[int, list[str]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/comm") as fh:
+                if not fh.read().startswith("postgres"):
+                    continue
+            with open(f"/proc/{entry}/stat") as fh:
+                procs[int(entry)] = fh.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+    if not procs:
+        return None
+    ticks = 0
+    for f in procs.values():
+        own = int(f[11]) + int(f[12])
+        ticks += own if int(f[1]) in procs else own + int(f[13]) + int(f[14])
+    return ticks / TICKS
+
+
 def sweep_file(d: Path, name: str, cap: int, trial: float) -> Path:
     path = d / f"{name}.yaml"
     path.write_text(
@@ -146,6 +170,7 @@ def run_agents(url: str, k: int, trial: float, per_agent: int, d: Path) -> dict[
     sweep = sweep_file(d, name, k * per_agent, trial)
     env = {**os.environ, "SWEEPRUN_DIR": str(d / ".sweeprun")}
     out = subprocess.DEVNULL
+    db_before = postgres_cpu()
     first = subprocess.Popen(
         [SWEEPRUN, "start", str(sweep), "--storage", url, "--quiet"], env=env, stdout=out
     )
@@ -169,6 +194,7 @@ def run_agents(url: str, k: int, trial: float, per_agent: int, d: Path) -> dict[
         if p.wait(timeout=600) != 0:
             raise RuntimeError(f"an agent exited {p.returncode}")
     time.sleep(0.3)
+    db_after = postgres_cpu()
     trials = load_trials(url, name)
     delete(url, name)
     tput, n = steady_throughput(trials)
@@ -181,6 +207,10 @@ def run_agents(url: str, k: int, trial: float, per_agent: int, d: Path) -> dict[
         "cpu_ms_per_trial": 1000 * cpu / max(1, ran),
         "steady_ms_per_trial": 1000 * steady_cpu(probes, trials),
         "hwm_mb": max(p.hwm_kb for p in probes) / 1024,
+        # the whole server: other clients of a shared server add to it
+        "db_ms_per_trial": float("nan")
+        if db_before is None or db_after is None or url.startswith("/")
+        else 1000 * (db_after - db_before) / max(1, ran),
     }
 
 
@@ -243,8 +273,8 @@ def main() -> None:
         f"{os.cpu_count()} CPUs; throughput ÷ ideal (k ÷ {args.trial} s), goal ≥ 0.85 at 8",
         "",
         "| storage | agents | trials/s | ideal | ratio | window trials | agent CPU / trial "
-        "(with start-up) | agent CPU / trial (steady) | agent VmHWM |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "(with start-up) | agent CPU / trial (steady) | PostgreSQL CPU / trial | agent VmHWM |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for storage in args.storages.split(","):
         serve = None
@@ -260,14 +290,15 @@ def main() -> None:
             rows.append(
                 f"| {storage} | {k} | {r['throughput']:.1f} | {r['ideal']:.0f} | {ratio:.2f} "
                 f"| {r['window']:.0f} | {r['cpu_ms_per_trial']:.0f} ms "
-                f"| {r['steady_ms_per_trial']:.0f} ms | {r['hwm_mb']:.0f} MB |"
+                f"| {r['steady_ms_per_trial']:.0f} ms | {r['db_ms_per_trial']:.1f} ms "
+                f"| {r['hwm_mb']:.0f} MB |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
         if serve is not None:
             total = sum(k * args.per_agent for k in counts)
             rows.append(
                 f"| (serve process) | — | — | — | — | — | — "
-                f"| {1000 * serve_probe.cpu / total:.0f} ms | {serve_probe.hwm_kb / 1024:.0f} MB |"
+                f"| {1000 * serve_probe.cpu / total:.0f} ms | — | {serve_probe.hwm_kb / 1024:.0f} MB |"
             )
             serve.send_signal(signal.SIGINT)
             serve.wait(timeout=30)
