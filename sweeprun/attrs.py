@@ -5,15 +5,59 @@ On the journal storages (file and Redis) they go out as one append — one lock 
 instead of one per record; Optuna's journal format holds one attribute or one intermediate
 value per record, so this writes exactly the records ``set_trial_user_attr`` and
 ``set_trial_intermediate_value`` would. Other storages get one call per record.
+
+On the journal file, records can also ride on the next append (see
+:class:`sweeprun.journal_lock.SafeJournalFileBackend`): ``hold=True`` here, and the parameters
+written by ``ask`` inside :func:`deferred_params`. A trial's parameters then go out with its
+launch attributes, and its end attributes with its state: three appends per trial instead
+of five (or more, one per parameter), all-or-nothing each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
+
+    from sweeprun.journal_lock import SafeJournalFileBackend
+
+
+def journal_file(storage: Any) -> SafeJournalFileBackend | None:
+    """The journal file backend behind ``storage`` (which then is a ``JournalStorage``)."""
+    from sweeprun.journal_lock import SafeJournalFileBackend
+
+    backend = getattr(storage, "_backend", None)
+    if isinstance(backend, SafeJournalFileBackend) and hasattr(storage, "_replay_result"):
+        return backend
+    return None
+
+
+@contextlib.contextmanager
+def deferred_params(storage: BaseStorage) -> Iterator[None]:
+    """Around ``study.ask``: its parameter records wait for the next append (the launch
+    attributes) instead of one append and fsync each. ``trial.params`` has them at once."""
+    from optuna.storages.journal._storage import JournalOperation
+
+    backend = journal_file(storage)
+    if backend is None:
+        yield
+        return
+    with backend.defer(frozenset({int(JournalOperation.SET_TRIAL_PARAM)})):
+        yield
+
+
+def flush_held(storage: BaseStorage) -> None:
+    """Write whatever still waits for an append (after a ``tell`` that did not write)."""
+    backend = journal_file(storage)
+    if backend is None:
+        return
+    with storage._thread_lock:  # type: ignore[attr-defined]
+        if backend.pending:
+            backend.append_logs([])
+        _sync_past_finished(storage)
 
 
 def set_user_attrs(
@@ -21,7 +65,10 @@ def set_user_attrs(
     trial_id: int,
     attrs: dict[str, Any],
     intermediate: Sequence[tuple[int, float]] = (),
+    *,
+    hold: bool = False,
 ) -> None:
+    """Write the records now, or with ``hold`` (journal file only) with the next append."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal._storage import JournalOperation
 
@@ -32,6 +79,7 @@ def set_user_attrs(
         storage._run(lambda _retried: set_user_attrs(inner, trial_id, attrs, intermediate))
         return
     if isinstance(storage, JournalStorage) and hasattr(storage, "_replay_result"):
+        held = journal_file(storage) if hold else None
         with storage._thread_lock:
             worker = storage._replay_result.worker_id
             head = {"worker_id": worker, "trial_id": trial_id}
@@ -42,7 +90,9 @@ def set_user_attrs(
                 for step, value in intermediate
             ]
             logs += [{"op_code": op_attr, **head, "user_attr": {k: v}} for k, v in attrs.items()]
-            if logs:
+            if held is not None:
+                held.hold(logs)
+            elif logs or journal_file(storage) is not None:  # (held records go out too)
                 storage._backend.append_logs(logs)
                 _sync_past_finished(storage)
         return

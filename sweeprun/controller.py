@@ -19,7 +19,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from sweeprun import budget as budget_mod
-from sweeprun.attrs import set_user_attrs
+from sweeprun.attrs import deferred_params, set_user_attrs
 from sweeprun.budget import reaches
 from sweeprun.gpus import GpuPool
 from sweeprun.launcher import Child, ChildOutcome
@@ -249,7 +249,8 @@ class Controller:
     def _launch(self, gpus: list[str]) -> None:
         import optuna
 
-        trial = self.study.ask(self.space.distributions())
+        with deferred_params(self.study._storage):  # they go out with the launch attributes
+            trial = self.study.ask(self.space.distributions())
         if not self.budget.admit(trial):  # other agents took the last places first
             set_user_attrs(
                 self.study._storage,
@@ -309,14 +310,15 @@ class Controller:
             lease=time.time() + self.cfg.trial.lease_grace,
             pid=child.pid,
         )
-        set_user_attrs(self.study._storage, trial._trial_id, attrs)
-        if self._rdb is not None:  # alive from the start, not only after the first interval
-            self._rdb.record_heartbeat(trial._trial_id)
         used = {r.slot for r in self.running.values()}
         slot = min(i for i in range(self.jobs + 1) if i not in used)
+        # running before anything is written: a failing write stops the child with the others
         self.running[number] = Running(
             trial, number, values, child, summary, gpus, attempt, grid_index, slot
         )
+        set_user_attrs(self.study._storage, trial._trial_id, attrs)
+        if self._rdb is not None:  # alive from the start, not only after the first interval
+            self._rdb.record_heartbeat(trial._trial_id)
         self.result.launched += 1
         self.budget.launched(grid_index)
         self.display.launched(number, values, list(req.argv), gpus, slot)
@@ -388,9 +390,9 @@ class Controller:
             run.child.stop("pruned")
             self.display.note(f"trial {run.number} pruned at step {step}")
 
-    def _flush(self, run: Running, attrs: dict[str, Any] | None = None) -> None:
+    def _flush(self, run: Running, attrs: dict[str, Any] | None = None, hold: bool = False) -> None:
         buffered, run.buffer = run.buffer, []
-        set_user_attrs(self.study._storage, run.trial._trial_id, attrs or {}, buffered)
+        set_user_attrs(self.study._storage, run.trial._trial_id, attrs or {}, buffered, hold=hold)
 
     # ---- finishing ----------------------------------------------------------------------
     def _on_exit(self, run: Running, outcome: ChildOutcome) -> None:
@@ -401,7 +403,8 @@ class Controller:
         verdict = classify(outcome, run.summary, self.metrics)
         retry = self._should_retry(run, verdict)
         counted = not (verdict.requeue or retry)
-        self._flush(run, end_attrs(outcome, verdict, counted))
+        # the end attributes go out with the state, in one append (journal file)
+        self._flush(run, end_attrs(outcome, verdict, counted), hold=True)
         error = tell(self.study, run.trial, verdict)
         if error:
             self.display.note(f"trial {run.number}: could not record result: {error}")

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import threading
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from optuna.storages.journal import JournalFileBackend
@@ -45,14 +46,57 @@ class FlockLock(BaseJournalFileLock):
 
 
 class SafeJournalFileBackend(JournalFileBackend):
-    """Optuna's journal file whose appends are all-or-nothing.
+    """Optuna's journal file whose appends are all-or-nothing, with records held back to ride
+    on the next append, and reads that cost one ``stat`` when nothing was appended.
 
     A write that fails half-way (disk full, read-only remount) is cut back to where it began,
     and a torn last line left by a crash is cut before the next append; otherwise the next
     record would be glued onto the torn one and every later read of the journal would fail.
+
+    Held records (:meth:`hold`, or the operations named in :meth:`defer`) are not written
+    until the next append of this process, which then writes them first, in the same write
+    and fsync: a trial's parameters go out with its launch attributes, its end attributes
+    with its state. Until then they are not recorded at all (a crash loses them, as it would
+    lose a write that had not happened yet), and the replay does not show them. Callers hold
+    the storage's thread lock, as Optuna's ``JournalStorage`` does for every append.
     """
 
+    def __init__(self, file_path: str, lock_obj: BaseJournalFileLock | None = None) -> None:
+        super().__init__(file_path, lock_obj)
+        self.pending: list[dict[str, Any]] = []
+        self.deferred_ops: frozenset[int] = frozenset()
+
+    def hold(self, logs: list[dict[str, Any]]) -> None:
+        """Write ``logs`` with the next append instead of now."""
+        self.pending.extend(logs)
+
+    @contextlib.contextmanager
+    def defer(self, op_codes: frozenset[int]) -> Iterator[None]:
+        """Hold the appends made of only these operations (e.g. ``SET_TRIAL_PARAM``)."""
+        self.deferred_ops = op_codes
+        try:
+            yield
+        finally:
+            self.deferred_ops = frozenset()
+
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        offset = self._log_number_offset.get(log_number_from)
+        if offset is not None:
+            try:
+                if os.stat(self._file_path).st_size == offset:
+                    return  # nothing new: no open, read and close
+            except OSError:
+                pass
+        yield from super().read_logs(log_number_from)
+
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        if logs and self.deferred_ops and all(log["op_code"] in self.deferred_ops for log in logs):
+            self.pending.extend(logs)
+            return
+        if self.pending:  # held records first; all-or-nothing with the rest (dropped on failure)
+            logs, self.pending = [*self.pending, *logs], []
+        if not logs:
+            return
         data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
         with get_lock_file(self._lock):
             # unbuffered: a failed write must leave nothing behind to be flushed later

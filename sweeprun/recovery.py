@@ -154,7 +154,10 @@ def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -
 
 def requeue(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -> None:
     values = t.user_attrs.get("sweeprun.params")
-    params = space.from_values(values) if values is not None else dict(t.params)
+    if values is not None:
+        params = space.from_values(values)
+    else:  # killed before its launch record: a queued trial's parameters are in fixed_params
+        params = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
     attrs: dict[str, Any] = {
         "sweeprun.retry_of": t.number,
         "sweeprun.attempt": int(t.user_attrs.get("sweeprun.attempt", 1)),
@@ -163,4 +166,3 @@ def requeue(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial
         if key in t.user_attrs:
             attrs[key] = t.user_attrs[key]
     study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)
-

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sweeprun.attrs import flush_held
 from sweeprun.liveness import LEASE_ATTR
 from sweeprun.outcome import COMPLETE, FAIL, PRUNED, Verdict
 
@@ -139,7 +140,9 @@ def end_attrs(outcome: ChildOutcome, verdict: Verdict, counted: bool) -> dict[st
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | None:
-    """Record the verdict; the error text when the storage refuses (e.g. already reaped)."""
+    """Record the verdict; the error text when the storage refuses (e.g. already reaped).
+    Records held for this append (the end attributes) are written in any case."""
+    from optuna.study._tell import _tell_with_warning
     from optuna.trial import TrialState
 
     state = {
@@ -147,14 +150,16 @@ def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | No
         PRUNED: TrialState.PRUNED,
         FAIL: TrialState.FAIL,
     }[verdict.state]
-    try:
+    try:  # study.tell without the deep copy of the trial it returns (which we never use)
         if verdict.state == COMPLETE:
             assert verdict.values is not None
-            study.tell(trial, verdict.values)
+            _tell_with_warning(study, trial, verdict.values)
         else:
-            study.tell(trial, state=state)
+            _tell_with_warning(study, trial, state=state)
     except (RuntimeError, ValueError) as exc:
         return str(exc)
+    finally:
+        flush_held(study._storage)
     return None
 
 
