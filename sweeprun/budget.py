@@ -14,7 +14,7 @@ atomically, so no point runs twice, and the grid ends when none is waiting.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import optuna
@@ -37,9 +37,14 @@ def is_counted(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a finished trial counts toward the budget."""
     from optuna.trial import TrialState
 
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+    return _counts(trial, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+def _counts(trial: Any, complete: Any, pruned: Any, fail: Any) -> bool:
+    state = trial.state
+    if state is complete or state is pruned:
         return True
-    if trial.state == TrialState.FAIL:
+    if state is fail:
         # failed by its own agent: that agent says whether it counts; failed by a reaper or a
         # stale heartbeat (no attribute): orphaned, re-queued, not counted
         return bool(trial.user_attrs.get("sweeprun.counted", False))
@@ -72,22 +77,25 @@ class Budget:
 
         counted = running = waiting = 0
         taken: set[int] = set()
-        for t in self.study.get_trials(deepcopy=False):
-            idx = t.user_attrs.get("sweeprun.grid_index")
-            if t.state == TrialState.RUNNING:
+        states = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
+        run_state, wait_state, complete = TrialState.RUNNING, TrialState.WAITING, states[0]
+        metric = self.metric
+        for t in self.study.get_trials(deepcopy=False):  # (a hot loop near the cap)
+            state = t.state
+            if state is run_state:
                 running += 1
-            elif t.state == TrialState.WAITING:
+            elif state is wait_state:
                 waiting += 1
-            elif is_counted(t):
+            elif _counts(t, *states):
                 counted += 1
-                if self.metric is not None and t.state == TrialState.COMPLETE and t.values:
-                    self.target_reached |= reaches(
-                        t.values[0], self.metric.target, self.metric.goal
-                    )
+                if metric is not None and state is complete and t.values:
+                    self.target_reached |= reaches(t.values[0], metric.target, metric.goal)
             else:
                 continue
-            if idx is not None:
-                taken.add(int(idx))
+            if self.grid:
+                idx = t.user_attrs.get("sweeprun.grid_index")
+                if idx is not None:
+                    taken.add(int(idx))
         self.counted, self.running, self.waiting, self.taken = counted, running, waiting, taken
         stop = self.study._storage.get_study_user_attrs(self.study._study_id).get(STOP_ATTR)
         self.stop_request = stop.get("mode") if isinstance(stop, dict) else None
@@ -125,11 +133,12 @@ class Budget:
         if not self.near_cap():
             return True
         assert self.cap is not None
+        number = trial.number
+        states = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
+        run_state = TrialState.RUNNING
         ahead = 0
         for t in self.study.get_trials(deepcopy=False):
-            if t.number >= trial.number:
-                continue
-            if t.state == TrialState.RUNNING or is_counted(t):
+            if t.number < number and (t.state is run_state or _counts(t, *states)):
                 ahead += 1
         return ahead < self.cap
 
