@@ -1,21 +1,20 @@
 """The scheduling loop: ask → prepare → launch → report / should_prune → tell, over N slots.
 
-All storage calls happen on the main thread. Reader threads (one per child pipe, in
-``launcher``) parse metric lines and put small batches of events on one queue; the main thread
-drains it. A free slot is refilled at once (no batch waiting).
+All storage calls happen on the main thread (but the lease renewals of ``liveness``). The
+launcher's threads of each child parse metric lines and put small batches of events on one
+queue; the main thread drains it. A free slot is refilled at once (no batch waiting).
+Stopping (signals, ``sweeprun stop``, the deadline, draining) is in :mod:`sweeprun.stopping`;
+the per-trial records in :mod:`sweeprun.trialrun`.
 """
 
 from __future__ import annotations
 
 import math
 import queue
-import signal
-import threading
 import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from sweeprun import budget as budget_mod
@@ -27,17 +26,16 @@ from sweeprun.liveness import Keeper, enable_rdb_heartbeat
 from sweeprun.metrics import MetricEvent, MetricParser, Summary
 from sweeprun.outcome import (
     COMPLETE,
-    DEADLINE,
     FAIL,
     INTERRUPTED,
     PRUNED,
-    STOPPED,
     Verdict,
     classify,
 )
 from sweeprun.prepare import prepare_trial
 from sweeprun.recovery import owner_tag, recover_orphans
 from sweeprun.space import SearchSpace
+from sweeprun.stopping import Stopping
 from sweeprun.trialrun import (
     Running,
     RunResult,
@@ -45,11 +43,14 @@ from sweeprun.trialrun import (
     end_attrs,
     launch_attrs,
     requeue_run,
+    sampler_info,
     take_token,
     tell,
 )
 
 if TYPE_CHECKING:
+    import optuna
+
     from sweeprun.display import Display
     from sweeprun.study import Sweep
 
@@ -58,7 +59,7 @@ FLUSH_EVERY = 200  # without a pruner, intermediate values are written in batche
 FLUSH_AFTER = 1.0  # ... or when the oldest unwritten one is this old (seconds)
 
 
-class Controller:
+class Controller(Stopping):
     def __init__(
         self,
         sweep: Sweep,
@@ -108,7 +109,7 @@ class Controller:
         self._waiting_note = False
         self._rdb: Any | None = None
         self._next_reap = 0.0
-        self._trial_info = self._sampler_info()
+        self._trial_info = sampler_info(self.cfg, self.study)
         #: called with each trial id once its result is told (MLflow tracking)
         self.on_finished: list[Callable[[int], None]] = []
 
@@ -179,39 +180,6 @@ class Controller:
             self.budget.refresh()
             self.display.note(f"recovered {n} orphaned trial(s); their parameters run again")
 
-    def _check_stop(self) -> bool:
-        """Honour `sweeprun stop NAME` (graceful) and `sweeprun stop NAME --now`."""
-        stop = self.budget.stop_request
-        if stop is None:
-            return False
-        if not self.result.stopped:
-            self.result.stopped = True
-            self._stop_launching("stopped by `sweeprun stop`")
-            self.draining = True
-        if stop == "now" and any(r.stop_reason is None for r in self.running.values()):
-            self._stop_all(STOPPED)
-        return True
-
-    def _check_deadline(self) -> None:
-        if self.hard_deadline is None or time.monotonic() < self.hard_deadline:
-            return
-        if not self.draining or any(r.stop_reason is None for r in self.running.values()):
-            self._stop_launching("budget.deadline reached")
-            self._stop_all(DEADLINE)
-
-    def _sampler_info(self) -> dict[str, Any]:
-        import optuna
-
-        from sweeprun import __version__
-
-        return {
-            "method": self.cfg.method,
-            "sampler": type(self.study.sampler).__name__,
-            "seed": self.cfg.seed,
-            "sweeprun": __version__,
-            "optuna": optuna.__version__,
-        }
-
     def _can_launch(self) -> bool:
         if self.draining or self.result.policy_failure:
             return False
@@ -228,12 +196,6 @@ class Controller:
             self._stop_launching(reason)
             return False
         return True
-
-    def _stop_launching(self, note: str) -> None:
-        if self.result.stop_note is None:
-            self.result.stop_note = note
-            if self.running:
-                self.display.note(f"{note}; waiting for {len(self.running)} running trial(s)")
 
     def _fill_slots(self) -> None:
         while len(self.running) < self.jobs and self._can_launch():
@@ -252,26 +214,14 @@ class Controller:
         with deferred_params(self.study._storage):  # they go out with the launch attributes
             trial = self.study.ask(self.space.distributions())
         if not self.budget.admit(trial):  # other agents took the last places first
-            set_user_attrs(
-                self.study._storage,
-                trial._trial_id,
-                {"sweeprun.counted": False, "sweeprun.reason": "trial budget reached"},
-            )
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            self.gpus.release(gpus)
+            self._refuse(trial, gpus, "trial budget reached")
             self.budget.refresh()
             return
         attrs = trial.user_attrs
         grid_index = attrs.get("sweeprun.grid_index")
         if self.budget.grid and grid_index is None and not attrs.get("sweeprun.baseline"):
             # another agent took the last waiting point between our count and our ask
-            set_user_attrs(
-                self.study._storage,
-                trial._trial_id,
-                {"sweeprun.counted": False, "sweeprun.reason": "no grid point left"},
-            )
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            self.gpus.release(gpus)
+            self._refuse(trial, gpus, "no grid point left")
             self.budget.waiting = 0
             return
         values = self.space.to_values(trial.params)
@@ -322,6 +272,15 @@ class Controller:
         self.result.launched += 1
         self.budget.launched(grid_index)
         self.display.launched(number, values, list(req.argv), gpus, slot)
+
+    def _refuse(self, trial: optuna.Trial, gpus: list[str], reason: str) -> None:
+        """Fail a trial that was asked for but may not run; it does not count."""
+        import optuna
+
+        attrs = {"sweeprun.counted": False, "sweeprun.reason": reason}
+        set_user_attrs(self.study._storage, trial._trial_id, attrs)
+        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        self.gpus.release(gpus)
 
     def _wait(self) -> None:
         try:
@@ -444,55 +403,3 @@ class Controller:
             if reaches(verdict.values[0], t, self.objective.goal):
                 self._stop_launching(f"metric.target {t} reached")
                 self.draining = True
-
-    # ---- signals ------------------------------------------------------------------------
-    def _install_signals(self) -> dict[int, Any]:
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        old: dict[int, Any] = {}
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            old[sig] = signal.signal(sig, self._on_signal)
-        return old
-
-    def _restore_signals(self, old: dict[int, Any]) -> None:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.result.interrupted = True
-        self._interrupts += 1
-        if signum == signal.SIGINT and self._interrupts == 1 and self.running:
-            self.draining = True
-            self.display.note(
-                f"interrupted: launching stopped; waiting for {len(self.running)} running "
-                "trial(s) to finish (Ctrl-C again to stop them)"
-            )
-            return
-        self.draining = True
-        if self.running:
-            self.display.note(f"stopping {len(self.running)} running trial(s)")
-        self._stop_all(INTERRUPTED)
-
-    def _stop_all(self, reason: str) -> None:
-        self.draining = True
-        for run in self.running.values():
-            if run.stop_reason is None or run.stop_reason == "pruned":
-                run.stop_reason = reason if run.stop_reason is None else run.stop_reason
-                run.child.stop(reason)
-
-    def _drain_exits(self, timeout: float) -> None:
-        """After an error: wait until every child is gone (the kill ladder needs this process
-        alive), recording what can still be recorded."""
-        end = time.monotonic() + timeout + self.cfg.trial.kill_grace
-        while self.running and time.monotonic() < end:
-            try:
-                kind, number, payload = self.events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            run = self.running.get(number)
-            if run is None or kind != "x":
-                continue
-            try:
-                self._on_exit(run, payload)
-            except Exception:  # the storage itself may be what failed
-                self.running.pop(number, None)

@@ -18,6 +18,7 @@ from sweeprun.outcome import COMPLETE, FAIL, PRUNED, Verdict
 if TYPE_CHECKING:
     import optuna
 
+    from sweeprun.config import SweepConfig
     from sweeprun.launcher import Child, ChildOutcome
     from sweeprun.metrics import MetricParser, Summary
     from sweeprun.space import SearchSpace
@@ -101,6 +102,21 @@ def child_callbacks(
         put(("x", number, outcome))
 
     return on_lines, on_exit
+
+
+def sampler_info(cfg: SweepConfig, study: optuna.Study) -> dict[str, Any]:
+    """What drew the parameters (the attribute ``sweeprun.sampler`` of every trial)."""
+    import optuna
+
+    from sweeprun import __version__
+
+    return {
+        "method": cfg.method,
+        "sampler": type(study.sampler).__name__,
+        "seed": cfg.seed,
+        "sweeprun": __version__,
+        "optuna": optuna.__version__,
+    }
 
 
 def launch_attrs(
