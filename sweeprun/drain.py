@@ -2,9 +2,10 @@
 and the bounded :class:`Backlog` of raw chunks that the launcher's reader thread fills and its
 parser thread empties.
 
-The reader only drains the pipes and appends to the log files, so a child printing faster than
-its lines can be parsed never waits on the parsing; it waits only once :data:`BACKLOG_MAX`
-bytes are read and not yet parsed (back-pressure that bounds the memory).
+Once a child writes fast, the reader only drains the pipes and appends to the log files, so a
+child printing faster than its lines can be parsed never waits on the parsing; it waits only
+once :data:`BACKLOG_MAX` bytes are read and not yet parsed (back-pressure that bounds the
+memory).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from typing import BinaryIO
 
 MAX_LINE = 1 << 20  # characters
 BACKLOG_MAX = 32 << 20  # bytes read but not yet parsed; beyond this the reader waits
+# a read this big means a fast writer: from then on a parser thread parses, the reader only
+# drains (smaller reads are parsed by the reader itself: no thread for a quiet trial)
+INLINE_MAX = 16 << 10
 # bytes of one stream parsed (and handed to on_lines) at once. A C call such as json.loads on
 # a batch holds the GIL for its whole length: small enough that the reader gets it back long
 # before a fast writer fills a 1 MiB pipe, big enough for few callbacks.

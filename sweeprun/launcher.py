@@ -9,13 +9,14 @@ after the process exited and its pipes reached EOF (or were abandoned).
   :func:`sweeprun.report` (``SWEEPRUN_REPORT_FD``, checked by ``SWEEPRUN_REPORT_PIPE``).
   ``SWEEPRUN_REPORT_FILE`` names a file the launcher also polls, for programs whose
   inherited fds are closed by a wrapper.
-* A reader thread drains all pipes with big ``os.read`` calls as data arrives, appends the raw
-  bytes to ``stdout_path``/``stderr_path``/``metrics.jsonl`` and queues them in a bounded
-  :class:`~sweeprun.drain.Backlog`; a parser thread splits them into lines and calls
-  ``on_lines`` (one stream's chunks joined up to :data:`~sweeprun.drain.PARSE_BATCH` bytes), so
-  a child never waits for the parsing of its lines unless the backlog is full. ``on_exit`` is
-  called after the backlog is drained. A line longer than :data:`MAX_LINE` characters is cut
-  and delivered in pieces.
+* A reader thread drains all pipes with big ``os.read`` calls as data arrives and appends the
+  raw bytes to ``stdout_path``/``stderr_path``/``metrics.jsonl``. Small reads it splits into
+  lines and hands to ``on_lines`` itself; from the first read of :data:`~sweeprun.drain.INLINE_MAX`
+  bytes (a fast writer) on, it only queues them in a bounded :class:`~sweeprun.drain.Backlog`
+  that a parser thread empties (one stream's chunks joined up to
+  :data:`~sweeprun.drain.PARSE_BATCH` bytes per call), so a flooding child never waits for the
+  parsing of its lines unless the backlog is full. ``on_exit`` is called after the backlog is
+  drained. A line longer than :data:`MAX_LINE` characters is cut and delivered in pieces.
 * ``stop(reason)`` / the timeout / the main process exiting with members of its group still
   alive all run the same ladder: SIGTERM to the group, ``kill_grace`` seconds, SIGKILL.
 * Pipes held by a process that left the group are abandoned :attr:`Child.PIPE_GRACE` seconds
@@ -37,7 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeprun.drain import BACKLOG_MAX, MAX_LINE, Backlog, Stream
+from sweeprun.drain import BACKLOG_MAX, INLINE_MAX, MAX_LINE, Backlog, Item, Stream
 
 __all__ = ["MAX_LINE", "Child", "ChildOutcome", "TrialRequest", "group_alive", "group_members"]
 
@@ -102,6 +103,7 @@ class Child:
         self._ladder_lock = threading.Lock()
         self._ladder: threading.Thread | None = None
         self._abandon_at: float | None = None
+        self._parser: threading.Thread | None = None  # started at the first big read
         self.outcome: ChildOutcome | None = None
         self.callback_error: BaseException | None = None
 
@@ -177,16 +179,11 @@ class Child:
             Stream("stderr", err_r, req.stderr_path),
             Stream("report", rep_r, report_log),
         ]
-        backlog = Backlog(self.BACKLOG_MAX)
-        self._backlog = backlog
-        threads = [
-            threading.Thread(target=self._read, args=(streams, backlog), daemon=True),
-            threading.Thread(target=self._parse, args=(backlog,), daemon=True),
-        ]
-        for thread in threads:
-            thread.start()
+        self._backlog = Backlog(self.BACKLOG_MAX)
+        reader = threading.Thread(target=self._read, args=(streams,), daemon=True)
+        reader.start()
         name = f"sweeprun-child-{self.pid}"
-        threading.Thread(target=self._watch, args=(threads,), name=name, daemon=True).start()
+        threading.Thread(target=self._watch, args=(reader,), name=name, daemon=True).start()
 
     def _fail_to_start(self, error: str) -> None:
         self.outcome = ChildOutcome(
@@ -197,7 +194,7 @@ class Child:
 
     # -- background threads ----------------------------------------------------------------
 
-    def _watch(self, threads: list[threading.Thread]) -> None:
+    def _watch(self, reader: threading.Thread) -> None:
         proc = self._proc
         assert proc is not None
         timeout = self.request.timeout
@@ -214,8 +211,9 @@ class Child:
         if ladder is not None:
             ladder.join()
         self._abandon_at = time.monotonic() + self.PIPE_GRACE
-        for thread in threads:  # the reader reaches EOF, then the parser drains the backlog
-            thread.join()
+        reader.join()
+        if self._parser is not None:  # started by the reader, which has ended
+            self._parser.join()  # it has drained the backlog
         code = proc.returncode
         self.outcome = ChildOutcome(
             returncode=code if code >= 0 else None,
@@ -251,7 +249,7 @@ class Child:
         signal_group(pgid, signal.SIGKILL)
         _wait_gone(pgid, 5.0)
 
-    def _read(self, streams: list[Stream], backlog: Backlog) -> None:
+    def _read(self, streams: list[Stream]) -> None:
         sel = selectors.DefaultSelector()
         for s in streams:
             sel.register(s.fd, selectors.EVENT_READ, s)
@@ -276,7 +274,7 @@ class Child:
                         stream.log.flush()
                     else:
                         sel.unregister(stream.fd)
-                    backlog.put(stream, data, len(data))  # b"": the end of the stream
+                    self._emit(stream, data, len(data))  # b"": the end of the stream
                 now = time.monotonic()
                 if now >= next_poll:
                     next_poll = now + _POLL_FILE_EVERY
@@ -284,29 +282,43 @@ class Child:
                 if self._abandon_at is not None and now > self._abandon_at:
                     for key in list(sel.get_map().values()):
                         sel.unregister(key.fd)
-                        backlog.put(key.data, b"", 0)
+                        self._emit(key.data, b"", 0)
             self._poll_report_file(file_offset, file_partial, final=True)
         finally:
-            backlog.close()
+            self._backlog.close()
             sel.close()
             for s in streams:
                 os.close(s.fd)
                 if s.log is not None:
                     s.log.close()
 
-    def _parse(self, backlog: Backlog) -> None:
+    def _emit(self, target: Stream | str, payload: bytes | list[str], size: int) -> None:
+        """From the reader: parse here while reads are small, else queue for the parser."""
+        if self._parser is None:
+            if size < INLINE_MAX:
+                self._handle((target, payload))  # type: ignore[arg-type]
+                return
+            name = f"sweeprun-parse-{self.pid}"
+            self._parser = threading.Thread(target=self._parse, name=name, daemon=True)
+            self._parser.start()
+        self._backlog.put(target, payload, size)
+
+    def _parse(self) -> None:
         """Lines from the backlog to ``on_lines``, in arrival order, until it is closed."""
         try:
-            while (item := backlog.take()) is not None:
-                target, payload = item
-                if isinstance(target, Stream):
-                    assert isinstance(payload, bytes)
-                    self._deliver(target.name, target.lines(payload, final=not payload))
-                else:
-                    assert isinstance(payload, list)
-                    self._deliver(target, payload)
+            while (item := self._backlog.take()) is not None:
+                self._handle(item)
         finally:
-            backlog.drop()  # even after a bug here, the reader must never wait for us
+            self._backlog.drop()  # even after a bug here, the reader must never wait for us
+
+    def _handle(self, item: Item) -> None:
+        target, payload = item
+        if isinstance(target, Stream):
+            assert isinstance(payload, bytes)
+            self._deliver(target.name, target.lines(payload, final=not payload))
+        else:
+            assert isinstance(payload, list)
+            self._deliver(target, payload)
 
     def _poll_report_file(
         self, offset: int, partial: bytes, final: bool = False
@@ -326,7 +338,7 @@ class Child:
             body, partial = data, b""
         if body:
             text = body.decode("utf-8", errors="replace")
-            self._backlog.put("report", [line for line in text.split("\n") if line], len(body))
+            self._emit("report", [line for line in text.split("\n") if line], len(body))
         return offset, partial
 
     def _deliver(self, stream: str, lines: list[str]) -> None:

@@ -272,7 +272,8 @@ def kv_run(
         if wanted("\n".join(filter(None, map(itemgetter(len(kinds)), rows)))):
             return False
         rows = list(compress(rows, map(bool, fits)))
-    cols = [list(map(itemgetter(i), rows)) for i in range(len(kinds))]
+        fits = list(map(itemgetter(0), rows))
+    cols = [fits] + [list(map(itemgetter(i), rows)) for i in range(1, len(kinds))]
     steps: list[int] | None = None
     if None in kinds:  # the first step on the line is its step: all must be valid
         col = cols[kinds.index(None)]
@@ -287,8 +288,9 @@ def kv_run(
             by_name.setdefault(kind, []).append(col)
     parsed: list[tuple[str, list[float], list[int] | None]] = []
     for name, texts in by_name.items():
+        flat = texts[0] if len(texts) == 1 else chain.from_iterable(zip(*texts, strict=True))
         try:
-            values = list(map(float, chain.from_iterable(zip(*texts, strict=True))))
+            values = list(map(float, flat))
         except ValueError:  # "1.2.3": no event, as line by line
             return False
         name_steps = steps

@@ -200,7 +200,8 @@ def _start_blocked(
     at_exit: list[int] = []
 
     def on_lines(stream: str, got: list[str]) -> None:
-        release.wait(60)
+        if threading.current_thread().name.startswith("sweeprun-parse-"):
+            release.wait(60)  # the parser thread is stuck: only the reader drains the pipes
         if stream == "stdout":
             lines.extend(got)
 
@@ -229,7 +230,8 @@ def test_the_child_never_waits_for_the_parsing_of_its_lines(tmp_path: Path) -> N
     child, lines, at_exit = _start_blocked(tmp_path, 200_000, release)
     try:
         _until(lambda: not child.running)
-        assert lines == [] and at_exit == [] and child.wait(0.2) is None  # exit not yet told
+        assert child._parser is not None and at_exit == [] and child.wait(0.2) is None
+        assert len(lines) < 200_000  # the exit is not told before every line is
     finally:
         release.set()
     out = child.wait(30)
@@ -238,6 +240,12 @@ def test_the_child_never_waits_for_the_parsing_of_its_lines(tmp_path: Path) -> N
     assert lines == [f"line {i}" for i in range(200_000)]
     log = (tmp_path / "trial" / "stdout.log").read_text()
     assert log == "".join(f"line {i}\n" for i in range(200_000))
+
+
+def test_a_quiet_child_needs_no_parser_thread(tmp_path: Path) -> None:
+    run = run_program(tmp_path, "reporter.py")
+    assert run.outcome.returncode == 0 and run.lines["report"] and run.child._parser is None
+    assert run.exit_threads == [f"sweeprun-child-{run.child.pid}"]
 
 
 def test_a_flood_beyond_the_backlog_bound_waits_and_loses_nothing(
