@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -214,6 +215,10 @@ def run_agents(url: str, k: int, trial: float, per_agent: int, d: Path) -> dict[
     }
 
 
+def _ms(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.1f} ms"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -290,7 +295,7 @@ def main() -> None:
             rows.append(
                 f"| {storage} | {k} | {r['throughput']:.1f} | {r['ideal']:.0f} | {ratio:.2f} "
                 f"| {r['window']:.0f} | {r['cpu_ms_per_trial']:.0f} ms "
-                f"| {r['steady_ms_per_trial']:.0f} ms | {r['db_ms_per_trial']:.1f} ms "
+                f"| {r['steady_ms_per_trial']:.0f} ms | {_ms(r['db_ms_per_trial'])} "
                 f"| {r['hwm_mb']:.0f} MB |"
             )
             print(rows[-1], file=sys.stderr, flush=True)
