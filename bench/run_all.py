@@ -10,10 +10,12 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,13 +52,44 @@ def _fresh_run(sweep: Path, extra: list[str] | None = None) -> tuple[float, int]
     return run_sweeprun(["start", str(sweep), "--quiet", *(extra or [])], cwd=d)
 
 
+def _with_cpu(fn: Callable[[], float], cpu: list[float]) -> Callable[[], float]:
+    """``fn``, also noting the CPU seconds of the processes it waited for (user + system)."""
+
+    def run() -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = fn()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        return wall
+
+    return run
+
+
+def _b1(n: int, rounds: int, sweep: Path, hand_argv: list[str], d: Path) -> tuple[float, ...]:
+    """Medians of wall and CPU (the process and its children), sweeprun then the hand loop."""
+    cpu_ours: list[float] = []
+    cpu_theirs: list[float] = []
+    ours, theirs = alternate(
+        _with_cpu(lambda: _fresh_run(sweep)[0], cpu_ours),
+        _with_cpu(lambda: _hand(n, hand_argv, d), cpu_theirs),
+        rounds,
+    )
+    return ours, theirs, statistics.median(cpu_ours), statistics.median(cpu_theirs)
+
+
+def _cpu_row(label: str, n: int, cpu_ours: float, cpu_theirs: float) -> str:
+    per_trial = (cpu_ours - cpu_theirs) / n * 1000
+    return (
+        f"| B1 {label}: CPU per trial over the hand loop (start-up included) "
+        f"| {per_trial:.2f} ms | {cpu_ours:.2f} s vs {cpu_theirs:.2f} s | — | — | |"
+    )
+
+
 def b1_python(n: int, rounds: int) -> list[str]:
     d = tmpdir()
     sweep = _trivial_sweep(d, n, f"program: {d / 'trivial.py'}")
-    ours, theirs = alternate(
-        lambda: _fresh_run(sweep)[0],
-        lambda: _hand(n, [sys.executable, str(d / "trivial.py")], d),
-        rounds,
+    ours, theirs, cpu_ours, cpu_theirs = _b1(
+        n, rounds, sweep, [sys.executable, str(d / "trivial.py")], d
     )
     return [
         row(
@@ -66,7 +99,8 @@ def b1_python(n: int, rounds: int) -> list[str]:
             "s",
             "ratio ≤ 1.10",
             ours / theirs <= 1.10,
-        )
+        ),
+        _cpu_row("Python", n, cpu_ours, cpu_theirs),
     ]
 
 
@@ -76,12 +110,13 @@ def b1_sh(n: int, rounds: int) -> list[str]:
         d, n, 'command: [/bin/sh, -c, "echo \'{\\"loss\\": 1.0}\'", sh, "${args}"]'
     )
     hand_argv = ["/bin/sh", "-c", "echo '{\"loss\": 1.0}'", "sh"]
-    ours, theirs = alternate(lambda: _fresh_run(sweep)[0], lambda: _hand(n, hand_argv, d), rounds)
+    ours, theirs, cpu_ours, cpu_theirs = _b1(n, rounds, sweep, hand_argv, d)
     per_trial_ms = (ours - theirs) / n * 1000
     return [
         row(f"B1 {n} `sh -c echo` trials, --jobs 1, journal", ours, theirs, "s", "—", True),
         f"| B1 controller overhead per trial beyond spawn | {per_trial_ms:.2f} ms | — | — "
         f"| ≤ 3 ms | {'ok' if per_trial_ms <= 3 else 'MISS'} |",
+        _cpu_row("sh", n, cpu_ours, cpu_theirs),
     ]
 
 
