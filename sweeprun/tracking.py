@@ -88,15 +88,23 @@ class WandbTracking(_Block):
     )
 
 
+def _also_boolean(schema: dict[str, Any]) -> None:
+    """JSON Schema: the block may also be written ``true`` or ``false``."""
+    schema["anyOf"] = [*schema.get("anyOf", []), {"type": "boolean"}]
+
+
 class Tracking(_Block):
     """Where finished trials are logged besides the sweep's storage."""
 
     mlflow: Annotated[MlflowTracking | None, BeforeValidator(_on_off)] = Field(
-        None, description="Log each finished trial to MLflow (true, or a mapping of options)."
+        None,
+        description="Log each finished trial to MLflow (true, or a mapping of options).",
+        json_schema_extra=_also_boolean,
     )
     wandb: Annotated[WandbTracking | None, BeforeValidator(_on_off)] = Field(
         default_factory=WandbTracking,
         description="Set WANDB_RUN_GROUP/WANDB_JOB_TYPE/WANDB_TAGS for the program (false: off).",
+        json_schema_extra=_also_boolean,
     )
 
 
