@@ -47,6 +47,7 @@ READ_SIZE = 1 << 20
 PIPE_SIZE = 1 << 20
 _POLL_FILE_EVERY = 0.25
 _COALESCE = 0.001  # seconds of wait per wakeup, only with 1 MiB pipes (a writer fills them slower)
+_COALESCE_MIN = 16 << 10  # ... and only after a wakeup that read this much (a fast writer)
 
 LinesCallback = Callable[[str, list[str]], None]
 ExitCallback = Callable[["ChildOutcome"], None]
@@ -257,16 +258,19 @@ class Child:
         file_partial = b""
         next_poll = 0.0
         try:
+            last = 0  # bytes read at the last wakeup: no wait for a few lines, nor at EOF
             while sel.get_map():
                 ready = sel.select(timeout=0.1)
-                if ready and self._coalesce and self._abandon_at is None:
+                if ready and self._coalesce and last >= _COALESCE_MIN and self._abandon_at is None:
                     time.sleep(self._coalesce)  # let a fast writer fill the pipe: fewer wakeups
+                last = 0
                 for key, _ in ready:
                     stream: Stream = key.data
                     try:
                         data = os.read(stream.fd, READ_SIZE)
                     except OSError:
                         data = b""
+                    last += len(data)
                     if data:
                         if stream.log is None:
                             stream.log = open(stream.path, "ab")  # noqa: SIM115
