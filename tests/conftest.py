@@ -76,6 +76,21 @@ def run_cli(
     return Result(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
+def hiding_env(tmp_path: Path, package: str) -> dict[str, str]:
+    """An environment in which ``package`` cannot be imported, as if its extra were not
+    installed (a ``sitecustomize`` on ``PYTHONPATH`` that refuses it)."""
+    hide = tmp_path / f"hide-{package}"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\nclass _Hide:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        f"        if name.split('.')[0] == {package!r}:\n"
+        "            raise ImportError('hidden', name=name)\n"
+        "sys.meta_path.insert(0, _Hide())\n"
+    )
+    return {"PYTHONPATH": str(hide) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
 @pytest.fixture
 def cli() -> object:
     return run_cli

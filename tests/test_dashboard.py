@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SWEEPRUN, run_cli
+from tests.conftest import SWEEPRUN, hiding_env, run_cli
 from tests.test_results_cli import make_sweeps
 
 
@@ -98,16 +97,7 @@ def test_dashboard_port_in_use(storage: str) -> None:
 
 
 def test_dashboard_without_the_extra(tmp_path: Path) -> None:
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        "import sys\nclass _Hide:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'optuna_dashboard':\n"
-        "            raise ImportError('hidden', name=name)\n"
-        "sys.meta_path.insert(0, _Hide())\n"
-    )
-    env = {"PYTHONPATH": str(hide) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = hiding_env(tmp_path, "optuna_dashboard")
     res = run_cli("dashboard", env=env).assert_code(2)
     assert "the dashboard needs optuna-dashboard" in res.stderr
     assert "pip install 'sweeprun[dashboard]'" in res.stderr

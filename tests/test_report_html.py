@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, run_cli
+from tests.conftest import REQUIRE_SERVICES, hiding_env, run_cli
 from tests.test_results_cli import make_sweeps
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -81,16 +81,7 @@ def test_report_notes_instead_of_failing(tmp_path: Path) -> None:
 
 def test_report_without_plotly(tmp_path: Path) -> None:
     # a sitecustomize that hides plotly, as if the extra were not installed
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        "import sys\nclass _Hide:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'plotly' or name.startswith('plotly.'):\n"
-        "            raise ImportError('hidden', name=name)\n"
-        "sys.meta_path.insert(0, _Hide())\n"
-    )
-    env = {"PYTHONPATH": str(hide) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = hiding_env(tmp_path, "plotly")
     res = run_cli("report", "x", "-o", str(tmp_path / "r.html"), env=env).assert_code(2)
     assert "the HTML report needs plotly" in res.stderr
     assert "pip install 'sweeprun[plots]'" in res.stderr

@@ -21,7 +21,7 @@ from optuna.trial import TrialState, create_trial
 from sweeprun.config import parse_config
 from sweeprun.tracking import Tracking, wandb_env
 from sweeprun.tracking_mlflow import flatten, run_record
-from tests.conftest import PROGRAMS, run_cli
+from tests.conftest import PROGRAMS, hiding_env, run_cli
 
 mlflow = pytest.importorskip("mlflow", reason="MLflow (the [mlflow] extra) is not installed")
 
@@ -188,16 +188,7 @@ def test_agents_on_postgres_log_each_trial_once(tmp_path: Path, postgres_url: st
 
 
 def test_mlflow_missing_is_refused_before_anything_runs(tmp_path: Path) -> None:
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        "import sys\nclass _Hide:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'mlflow' or name.startswith('mlflow.'):\n"
-        "            raise ImportError('hidden', name=name)\n"
-        "sys.meta_path.insert(0, _Hide())\n"
-    )
-    env = {"PYTHONPATH": str(hide) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = hiding_env(tmp_path, "mlflow")
     text = GRID.format(name="nomlflow", uri="sqlite:///x.db", experiment="e")
     res = _start(tmp_path, text, env=env).assert_code(2)
     assert "tracking.mlflow needs MLflow's client, which is not installed" in res.stderr
