@@ -25,7 +25,6 @@ after the process exited and its pipes reached EOF (or were abandoned).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import selectors
@@ -39,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeprun.drain import BACKLOG_MAX, INLINE_MAX, MAX_LINE, Backlog, Item, Stream
+from sweeprun.procgroup import group_alive, group_members, signal_group, wait_gone
+from sweeprun.workers import Task, submit
 
 __all__ = ["MAX_LINE", "Child", "ChildOutcome", "TrialRequest", "group_alive", "group_members"]
 
@@ -102,9 +103,9 @@ class Child:
         self._exited = threading.Event()
         self._done = threading.Event()
         self._ladder_lock = threading.Lock()
-        self._ladder: threading.Thread | None = None
+        self._ladder: Task | None = None
         self._abandon_at: float | None = None
-        self._parser: threading.Thread | None = None  # started at the first big read
+        self._parser: Task | None = None  # started at the first big read
         self.outcome: ChildOutcome | None = None
         self.callback_error: BaseException | None = None
 
@@ -181,21 +182,20 @@ class Child:
             Stream("report", rep_r, report_log),
         ]
         self._backlog = Backlog(self.BACKLOG_MAX)
-        reader = threading.Thread(target=self._read, args=(streams,), daemon=True)
-        reader.start()
-        name = f"sweeprun-child-{self.pid}"
-        threading.Thread(target=self._watch, args=(reader,), name=name, daemon=True).start()
+        # worker threads: neither start waits for the thread to be scheduled (see workers.py)
+        reader = submit(f"sweeprun-read-{self.pid}", self._read, streams)
+        submit(f"sweeprun-child-{self.pid}", self._watch, reader)
 
     def _fail_to_start(self, error: str) -> None:
         self.outcome = ChildOutcome(
             returncode=None, signal=None, timed_out=False, stopped=self._stop_reason,
             duration=0.0, pid=None, tail=(), error=error,
         )  # fmt: skip
-        threading.Thread(target=self._finish, daemon=True).start()
+        submit("sweeprun-child-unstarted", self._finish)
 
     # -- background threads ----------------------------------------------------------------
 
-    def _watch(self, reader: threading.Thread) -> None:
+    def _watch(self, reader: Task) -> None:
         proc = self._proc
         assert proc is not None
         timeout = self.request.timeout
@@ -238,17 +238,16 @@ class Child:
     def _start_ladder(self) -> None:
         with self._ladder_lock:
             if self._ladder is None and self.pgid is not None and group_alive(self.pgid):
-                self._ladder = threading.Thread(target=self._run_ladder, daemon=True)
-                self._ladder.start()
+                self._ladder = submit(f"sweeprun-ladder-{self.pgid}", self._run_ladder)
 
     def _run_ladder(self) -> None:
         pgid = self.pgid
         assert pgid is not None
         signal_group(pgid, signal.SIGTERM)
-        if _wait_gone(pgid, self.request.kill_grace):
+        if wait_gone(pgid, self.request.kill_grace):
             return
         signal_group(pgid, signal.SIGKILL)
-        _wait_gone(pgid, 5.0)
+        wait_gone(pgid, 5.0)
 
     def _read(self, streams: list[Stream]) -> None:
         sel = selectors.DefaultSelector()
@@ -302,9 +301,7 @@ class Child:
             if size < INLINE_MAX:
                 self._handle((target, payload))  # type: ignore[arg-type]
                 return
-            name = f"sweeprun-parse-{self.pid}"
-            self._parser = threading.Thread(target=self._parse, name=name, daemon=True)
-            self._parser.start()
+            self._parser = submit(f"sweeprun-parse-{self.pid}", self._parse)
         self._backlog.put(target, payload, size)
 
     def _parse(self) -> None:
@@ -366,56 +363,6 @@ def _enlarge(fd: int) -> bool:
         return True
     except (OSError, AttributeError):
         return False
-
-
-def group_members(pgid: int) -> list[int] | None:
-    """Live (non-zombie) processes of a process group, from /proc; None without /proc."""
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return None
-    members = []
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                data = f.read()
-            state, _ppid, pgrp = data[data.rfind(b")") + 2 :].split(b" ", 3)[:3]
-        except (OSError, ValueError):
-            continue
-        if state not in (b"Z", b"X") and int(pgrp) == pgid:
-            members.append(int(name))
-    return members
-
-
-def group_alive(pgid: int) -> bool:
-    """True while a process of the group lives. Zombies don't count: a container's PID 1
-    may never reap the orphans it inherits."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    members = group_members(pgid)
-    return members is None or bool(members)
-
-
-def signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def _wait_gone(pgid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    delay = 0.005
-    while group_alive(pgid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    return True
 
 
 def _describe_start_error(exc: BaseException, req: TrialRequest) -> str:
