@@ -3,8 +3,10 @@
 The commands and their flags are the typer application in :mod:`sweeprun.cli_app`, imported
 only when needed: ``sweeprun validate FILE... [--json]`` in its plain form (no other option,
 no ``--``) runs without it, since importing typer and building the application is ~35 ms of
-a ~150 ms command that editors and pre-commit hooks call often. Every other form, including
-any mistake, goes through typer, so messages and exit codes are typer's.
+a ~150 ms command that editors and pre-commit hooks call often; so does ``sweeprun start
+SWEEP.yaml`` with its options written plainly (:mod:`sweeprun.cli_start`), where the same
+35 ms are a share of every sweep's start-up. Every other form, including any mistake, goes
+through typer, so messages and exit codes are typer's.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import errno
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sweeprun import __version__
 from sweeprun.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SweepError
@@ -38,10 +42,32 @@ def _fast_validate(args: list[str]) -> int | None:
         return None  # no file, an option, `--` or an empty path: typer's parsing and messages
     from sweeprun.commands.validate import run
 
+    return _as_typer(run, files=[Path(f) for f in files], json_out=len(files) < len(args) - 1)
+
+
+def _fast_start(args: list[str]) -> int | None:
+    """Run ``start SWEEP.yaml [options]`` without typer; None when typer must parse ``args``."""
+    if not args or args[0] != "start" or "_SWEEPRUN_COMPLETE" in os.environ:
+        return None
+    from sweeprun.cli_start import parse_start
+
+    kwargs = parse_start(args[1:])
+    if kwargs is None:
+        return None
+    from sweeprun.commands.start import run
+
+    return _as_typer(run, **kwargs)
+
+
+def _as_typer(run: Callable[..., int], **kwargs: Any) -> int:
+    """``run(**kwargs)``, its interruptions and closed pipes ending as under typer."""
     try:
-        return run(files=[Path(f) for f in files], json_out=len(files) < len(args) - 1)
+        return run(**kwargs)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED  # as typer: quietly
+    except EOFError:
+        print(file=sys.stderr)  # as typer: an empty line, nothing else
+        return EXIT_INTERRUPTED
     except OSError as exc:
         if exc.errno != errno.EPIPE:
             raise
@@ -99,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         code: object = _fast_validate(args)
+        if code is None:
+            code = _fast_start(args)
         if code is None:
             code = _typer(args)
     except SweepError as err:

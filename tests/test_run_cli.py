@@ -377,3 +377,140 @@ def test_kill_9_of_the_controller_then_resume_reclaims_orphans(
     assert not any(t.state.name in ("RUNNING", "WAITING") for t in trials)
     assert _counted(_private_sweeprun_dir, "sweep") == 4
     assert [p for p in recorded_pids(pids) if alive(p)] == []
+
+
+# -- the plain `start` form parsed without typer (sweeprun.cli_start) ---------------------------
+
+START_FORMS = [
+    ["s.yaml"], ["s.yaml", "--quiet"], ["-q", "s.yaml"], ["s.yaml", "--jobs", "2"],
+    ["s.yaml", "--jobs=2"], ["s.yaml", "-j", "3"], ["s.yaml", "-j3"], ["s.yaml", "--jobs", "0"],
+    ["s.yaml", "--jobs", "007"], ["s.yaml", "--jobs", "x"], ["s.yaml", "--jobs", "-1"],
+    ["s.yaml", "--jobs", "1_0"], ["s.yaml", "--jobs", " 2"], ["s.yaml", "--jobs", "²"],
+    ["s.yaml", "--jobs"], ["s.yaml", "--jobs="], ["s.yaml", "--jobs", "2", "--jobs", "3"],
+    ["--storage", "j.log", "s.yaml"], ["s.yaml", "--storage=sqlite:///x.db"],
+    ["s.yaml", "--storage", ""], ["s.yaml", "--storage", "-x"], ["s.yaml", "--name", "n"],
+    ["s.yaml", "--name=a=b"], ["s.yaml", "--gpus", "0,1"], ["s.yaml", "--max-trials", "5"],
+    ["s.yaml", "--max-trials=0"], ["s.yaml", "--timeout", "4h"], ["s.yaml", "--timeout", "x"],
+    ["s.yaml", "--dry-run"], ["s.yaml", "--dry-run", "--json"], ["s.yaml", "--json", "-q"],
+    ["s.yaml", "--quiet=1"], ["s.yaml", "--quiet", "--quiet"], ["s.yaml", "-qj2"],
+    ["s.yaml", "--help"], ["--help"], ["-h"], ["s.yaml", "--", "--x"], ["--", "s.yaml"],
+    ["s.yaml", "other.yaml"], [], ["s.yaml", "--max"], ["s.yaml", "--unknown"], ["-"],
+    ["s.yaml", "--Jobs", "2"], ["s.yaml", "-J", "2"], [""], ["s.yaml", "--name", "--quiet"],
+    ["dir/s.yaml", "--jobs", "2", "--storage", "j.log", "--name", "n", "--gpus", "0",
+     "--max-trials", "3", "--timeout", "1m", "--dry-run", "--json", "--quiet"],
+]  # fmt: skip
+
+
+def _typer_kwargs(args: list[str]) -> dict[str, Any] | None:
+    """What typer hands to ``commands.start.run`` for ``start ARGS``; None on a usage error."""
+    import typer
+
+    import sweeprun.cli_app as cli_app
+
+    got: dict[str, Any] = {}
+
+    def capture(command: str, **kwargs: Any) -> None:
+        got.update(kwargs)
+
+    original = cli_app._dispatch
+    cli_app._dispatch = capture
+    try:
+        cli_app.app(args=["start", *args], prog_name="sweeprun", standalone_mode=False)
+    except (typer.Exit, Exception):  # usage errors and --help: no keyword arguments
+        return None
+    finally:
+        cli_app._dispatch = original
+    return got or None
+
+
+@pytest.mark.parametrize("args", START_FORMS, ids=lambda a: " ".join(a) or "<none>")
+def test_plain_start_parses_as_typer_or_leaves_it_to_typer(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sweeprun.cli_start import parse_start
+
+    fast = parse_start(args)
+    if fast is not None:
+        assert fast == _typer_kwargs(args)
+    capsys.readouterr()  # typer's help and messages
+
+
+def test_plain_start_covers_the_common_forms() -> None:
+    from sweeprun.cli_start import parse_start
+
+    assert parse_start(["s.yaml", "--quiet", "--jobs", "2"]) is not None
+    assert parse_start(["s.yaml", "--jobs=2", "-q", "--storage", "x.log", "--json"]) is not None
+    assert parse_start(["s.yaml", "--dry-run", "--max-trials", "3", "--timeout", "2h"])
+    for typer_only in (["s.yaml", "--help"], ["s.yaml", "--", "x"], ["s.yaml", "--jobs", "-1"]):
+        assert parse_start(typer_only) is None
+
+
+_RUN_MAIN = """
+import sys
+import sweeprun.cli as cli
+if sys.argv[1] == "typer":
+    cli._fast_start = lambda args: None
+cli.main(sys.argv[2:])
+"""
+
+E2E_FORMS = [
+    ["sweep.yaml", "--dry-run"], ["sweep.yaml", "--dry-run", "--json", "--max-trials", "2"],
+    ["sweep.yaml", "--jobs", "0"], ["sweep.yaml", "--max-trials=0"],
+    ["sweep.yaml", "--timeout", "soon"], ["sweep.yaml", "--name", "bad\tname"],
+    ["missing.yaml"], ["bad.yaml"], ["sweep.yaml", "--max-trials", "2", "--storage", "j.log"],
+    ["sweep.yaml", "--max-trials", "1", "--json", "--storage", "j.log", "--name", "n"],
+    ["sweep.yaml", "-q", "--max-trials", "1", "--storage", "j.log", "--gpus", ""],
+    ["sweep.yaml", "--jobs", "x"], ["sweep.yaml", "--help"],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", E2E_FORMS, ids=lambda a: " ".join(a))
+def test_plain_start_runs_as_under_typer(
+    tmp_path: Path, _private_sweeprun_dir: Path, args: list[str]
+) -> None:
+    """The same command line through the fast path and through typer, each in a fresh
+    directory: same exit code, stdout and stderr (the directory name aside)."""
+    results = []
+    for path in ("fast", "typer"):
+        d = tmp_path / path
+        d.mkdir()
+        write_sweep(
+            d, "method: random\nmetric: {name: loss}\nparameters:\n  x: {min: 0.0, max: 2.0}\n"
+        )
+        (d / "bad.yaml").write_text("method: grid\nparameters: {}\n")
+        proc = subprocess.run(
+            [sys.executable, "-c", _RUN_MAIN, path, *args], cwd=d, capture_output=True,
+            text=True, timeout=120, check=False,
+            env={**os.environ, "SWEEPRUN_DIR": str(d / ".sweeprun")},
+        )  # fmt: skip
+        out, err = (s.replace(str(d), "<dir>") for s in (proc.stdout, proc.stderr))
+        out = "\n".join(
+            json.dumps({k: v for k, v in json.loads(line).items() if k not in ("time", "t")})
+            if line.startswith("{") and "--json" in args and "--dry-run" not in args
+            else line
+            for line in out.splitlines()
+        )
+        results.append((proc.returncode, out, err))
+    assert results[0] == results[1]
+    assert "Traceback" not in results[0][2]
+
+
+def test_plain_start_skips_typer(tmp_path: Path) -> None:
+    sweep = write_sweep(
+        tmp_path, "method: random\nmetric: {name: loss}\nparameters:\n  x: {values: [1]}\n"
+    )
+    script = (
+        "import sys\nimport sweeprun.cli\n"
+        f"try:\n    sweeprun.cli.main(['start', {str(sweep)!r}, '--dry-run', '-q'])\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "assert 'typer' not in sys.modules, 'typer imported'\n"
+        "try:\n    sweeprun.cli.main(['start', '--jbos', '2'])\n"
+        "except SystemExit as e:\n    assert e.code == 2, e.code\n"
+        "assert 'typer' in sys.modules\nprint('clean')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("clean")
+    assert "No such option: --jbos" in proc.stderr
