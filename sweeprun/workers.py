@@ -13,6 +13,7 @@ goes to :func:`threading.excepthook`, as it would from a thread of its own.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from collections.abc import Callable
@@ -61,11 +62,10 @@ class _Worker:
                 task.fn(*task.args)
             except BaseException:
                 _report(me)
-            finally:
-                task.done.set()
             me.name = _IDLE_NAME
             with _lock:
-                _idle.append(self)
+                _idle.append(self)  # idle before done: whoever joins may reuse this thread
+            task.done.set()
             if not self.go.acquire(timeout=IDLE_EXIT):
                 with _lock:
                     if self in _idle:
@@ -96,4 +96,5 @@ def _report(thread: threading.Thread) -> None:
     exc_type, exc, tb = sys.exc_info()
     if exc_type is None or issubclass(exc_type, SystemExit):
         return  # as threading does: a SystemExit ends the thread quietly
-    threading.excepthook(threading.ExceptHookArgs((exc_type, exc, tb, thread)))
+    with contextlib.suppress(BaseException):  # a failing hook must not cost the pool a worker
+        threading.excepthook(threading.ExceptHookArgs((exc_type, exc, tb, thread)))

@@ -198,10 +198,17 @@ def _start_blocked(
 ) -> tuple[Child, list[str], list[int]]:
     lines: list[str] = []
     at_exit: list[int] = []
+    slow_first = [True]
 
     def on_lines(stream: str, got: list[str]) -> None:
         if threading.current_thread().name.startswith("sweeprun-parse-"):
             release.wait(60)  # the parser thread is stuck: only the reader drains the pipes
+        elif slow_first[0]:
+            # the reader's first parse is slow, as on a busy machine: meanwhile the child
+            # fills the pipe, so the next read is a big one and hands parsing to the parser
+            # thread (a reader that keeps up with 8 KiB writes would parse everything itself)
+            slow_first[0] = False
+            time.sleep(0.3)
         if stream == "stdout":
             lines.extend(got)
 
@@ -372,3 +379,32 @@ def _wait_for(run: Run, prefix: str, timeout: float = 10) -> str:
                 return line
         time.sleep(0.01)
     raise AssertionError(f"no line starting with {prefix!r}: {run.lines}")
+
+
+def test_worker_threads_are_reused_and_report_what_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sweeprun import workers
+
+    hooked: list[tuple[type[BaseException], str]] = []
+    monkeypatch.setattr(
+        threading, "excepthook", lambda a: hooked.append((a.exc_type, a.thread.name))
+    )
+    idents: list[int] = []
+    first = workers.submit("w-first", lambda: idents.append(threading.get_ident()))
+    assert first.join(10) and not first.is_alive()
+    _until(lambda: bool(workers._idle))  # the worker is idle again: the next task reuses it
+    second = workers.submit("w-second", lambda: idents.append(threading.get_ident()))
+    assert second.join(10) and idents[0] == idents[1]
+
+    def boom() -> None:
+        raise ValueError("boom")
+
+    assert workers.submit("w-bad", boom).join(10)
+    assert hooked == [(ValueError, "w-bad")]
+
+
+def test_many_children_one_after_another_keep_a_few_threads(tmp_path: Path) -> None:
+    before = threading.active_count()
+    for i in range(8):
+        run = run_program(tmp_path / str(i), "reporter.py")
+        assert run.outcome.returncode == 0 and run.lines["report"]
+    assert threading.active_count() <= before + 4  # reader, watch (+ parser), not 2 per child
