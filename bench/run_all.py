@@ -65,8 +65,21 @@ def _with_cpu(fn: Callable[[], float], cpu: list[float]) -> Callable[[], float]:
     return run
 
 
+def _installed_bytecode() -> None:
+    """Write sweeprun's ``.pyc`` files, as ``pip install`` of a wheel does. With an editable
+    install and ``PYTHONDONTWRITEBYTECODE`` set, every ``sweeprun start`` would otherwise
+    compile each module edited since its last ``.pyc`` (tens of ms), which the hand loop, whose
+    optuna was installed compiled, never pays."""
+    import compileall
+
+    import sweeprun
+
+    compileall.compile_dir(Path(sweeprun.__file__).parent, quiet=1)
+
+
 def _b1(n: int, rounds: int, sweep: Path, hand_argv: list[str], d: Path) -> tuple[float, ...]:
     """Medians of wall and CPU (the process and its children), sweeprun then the hand loop."""
+    _installed_bytecode()
     cpu_ours: list[float] = []
     cpu_theirs: list[float] = []
     ours, theirs = alternate(
