@@ -6,8 +6,10 @@ do not, and their parameters are re-queued. The cap is the smallest of ``run_cap
 ``budget.trials`` and ``--max-trials``; a grid also ends when every point has run.
 
 The counts are read from the storage at start and at most every ``REFRESH`` seconds (other
-agents may be running the same sweep), and kept up to date locally in between. A grid's
-points are all queued when the sweep is created (``enqueue_grid``); agents pop them
+agents may be running the same sweep), and kept up to date locally in between. On an RDB
+storage they are one aggregate query (:mod:`sweeprun.budget_sql`), cheap enough to read before
+every launch: the count of waiting trials then also tells whether ``ask`` needs to look for one.
+A grid's points are all queued when the sweep is created (``enqueue_grid``); agents pop them
 atomically, so no point runs twice, and the grid ends when none is waiting.
 """
 
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
+    from sweeprun.budget_sql import Counts
     from sweeprun.config import SweepConfig
     from sweeprun.space import SearchSpace
 
@@ -70,10 +73,24 @@ class Budget:
         self.waiting = 0
         self.taken: set[int] = set()
         self._last_refresh = 0.0
+        from sweeprun.budget_sql import rdb_counter
+
+        self.sql = None if self.grid else rdb_counter(study)
+        #: the counts were read just now (this launch): no waiting trial means none to pop
+        self.exact = False
         self.refresh()
 
     def refresh(self) -> None:
         from optuna.trial import TrialState
+
+        if self.sql is not None:
+            counts, stop, reached = self.sql.refresh(STOP_ATTR, self.metric)
+            self._take(counts)
+            self.target_reached |= reached
+            self.stop_request = stop.get("mode") if isinstance(stop, dict) else None
+            self._last_refresh = time.monotonic()
+            self.exact = True
+            return
 
         counted = running = waiting = 0
         taken: set[int] = set()
@@ -105,11 +122,23 @@ class Budget:
         if time.monotonic() - self._last_refresh > REFRESH:
             self.refresh()
 
+    def recount(self) -> None:
+        """Exact counts now (RDB: one statement; the stop flag waits for the next refresh)."""
+        if self.sql is None:
+            self.refresh()
+            return
+        self._take(self.sql.counts())
+        self.exact = True
+
+    def _take(self, counts: Counts) -> None:
+        self.counted, self.running, self.waiting = counts.counted, counts.running, counts.waiting
+
     def exhausted(self, local_running: int) -> str | None:
-        if self.near_cap():
-            self.refresh()  # exact counts for the last places (other agents race for them)
-        else:
-            self.maybe_refresh()
+        self.exact = False
+        if time.monotonic() - self._last_refresh > REFRESH:
+            self.refresh()
+        elif self.sql is not None or self.near_cap():
+            self.recount()  # exact counts for the last places (other agents race for them)
         if self.target_reached and self.metric is not None:
             return f"metric.target {self.metric.target} reached"
         in_flight = max(self.running, local_running)
@@ -134,6 +163,8 @@ class Budget:
             return True
         assert self.cap is not None
         number = trial.number
+        if self.sql is not None:
+            return self.sql.ahead(number) < self.cap
         states = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
         run_state = TrialState.RUNNING
         ahead = 0

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sweeprun import budget as budget_mod
 from sweeprun.attrs import deferred_params, set_user_attrs
 from sweeprun.budget import reaches
+from sweeprun.budget_sql import skip_waiting_pop
 from sweeprun.gpus import GpuPool
 from sweeprun.launcher import Child, ChildOutcome
 from sweeprun.liveness import Keeper, enable_rdb_heartbeat
@@ -211,7 +212,11 @@ class Controller(Stopping):
     def _launch(self, gpus: list[str]) -> None:
         import optuna
 
-        with deferred_params(self.study._storage):  # they go out with the launch attributes
+        no_waiting = self.budget.exact and self.budget.waiting == 0
+        with (
+            deferred_params(self.study._storage),  # they go out with the launch attributes
+            skip_waiting_pop(self.study, no_waiting),
+        ):
             trial = self.study.ask(self.space.distributions())
         if not self.budget.admit(trial):  # other agents took the last places first
             self._refuse(trial, gpus, "trial budget reached")
@@ -266,9 +271,8 @@ class Controller(Stopping):
         self.running[number] = Running(
             trial, number, values, child, summary, gpus, attempt, grid_index, slot
         )
-        set_user_attrs(self.study._storage, trial._trial_id, attrs)
-        if self._rdb is not None:  # alive from the start, not only after the first interval
-            self._rdb.record_heartbeat(trial._trial_id)
+        # alive from the start, not only after the first interval (RDB: Optuna's heartbeat)
+        set_user_attrs(self.study._storage, trial._trial_id, attrs, heartbeat=self._rdb is not None)
         self.result.launched += 1
         self.budget.launched(grid_index)
         self.display.launched(number, values, list(req.argv), gpus, slot)
