@@ -66,6 +66,7 @@ class RetryingStorage(BaseStorage):
     def __init__(self, inner: BaseStorage, outage: Outage) -> None:
         self._inner = inner
         self._outage = outage
+        self._known: FrozenTrial | None = None  # the answer to the next get_trial (see expect)
 
     # ---- machinery ---------------------------------------------------------------------
     def _run(self, fn: Callable[[bool], T]) -> T:
@@ -97,7 +98,7 @@ class RetryingStorage(BaseStorage):
 
     def __getattr__(self, name: str) -> Any:
         # anything not part of BaseStorage (``_backend``, ``wait_server_ready``, ...)
-        if name in ("_inner", "_outage"):
+        if name in ("_inner", "_outage", "_known"):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
@@ -157,7 +158,17 @@ class RetryingStorage(BaseStorage):
                     return found
             return self._inner.create_new_trial(study_id, template)
 
-        return self._run(attempt)
+        trial_id = self._run(attempt)
+        # ``ask`` reads the new trial back at once (``Trial.__init__``): nobody else has
+        # written to it since, and the create returned it whole
+        self._known = _just_created(self._inner, trial_id)
+        return trial_id
+
+    def expect(self, trial: FrozenTrial) -> None:
+        """The next ``get_trial`` of this trial is answered with (a copy of) ``trial``, without
+        a read: for ``tell``, which reads back a trial this process has written all along.
+        Whether it is still RUNNING is then checked by ``set_trial_state_values`` itself."""
+        self._known = trial
 
     def _adopt(self, study_id: int, token: str) -> int | None:
         """After a lost reply: the trial our earlier attempt created, extra copies failed."""
@@ -226,6 +237,11 @@ class RetryingStorage(BaseStorage):
         self._call("set_trial_system_attr", trial_id, key, value)
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
+        known, self._known = self._known, None
+        if known is not None and known._trial_id == trial_id:
+            import copy
+
+            return copy.deepcopy(known)
         out: FrozenTrial = self._call("get_trial", trial_id)
         return out
 
@@ -267,6 +283,23 @@ class RetryingHeartbeatStorage(RetryingStorage, BaseHeartbeat):
             inner.get_heartbeat_stale_trial_callback()
         )
         return callback
+
+
+def _just_created(inner: BaseStorage, trial_id: int) -> FrozenTrial | None:
+    """The trial Optuna's RDB cache holds for ``trial_id`` right after creating it, or None."""
+    from optuna.storages import _CachedStorage
+
+    if not isinstance(inner, _CachedStorage):
+        return None
+    with inner._lock:
+        where = inner._trial_id_to_study_id_and_number.get(trial_id)
+        if where is None:
+            return None
+        study_id, number = where
+        trial = inner._studies[study_id].trials.get(number)
+    if trial is None or trial._trial_id != trial_id or trial.state != TrialState.RUNNING:
+        return None
+    return trial
 
 
 def _tagged(template: FrozenTrial | None, token: str) -> FrozenTrial:

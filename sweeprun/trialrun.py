@@ -161,11 +161,18 @@ def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | No
     from optuna.study._tell import _tell_with_warning
     from optuna.trial import TrialState
 
+    from sweeprun.retrying import RetryingStorage
+
     state = {
         COMPLETE: TrialState.COMPLETE,
         PRUNED: TrialState.PRUNED,
         FAIL: TrialState.FAIL,
     }[verdict.state]
+    storage = study._storage
+    if isinstance(storage, RetryingStorage) and verdict.state != PRUNED:
+        # tell reads the trial back: this process wrote it all along (RDB: a read of six
+        # statements saved). A trial reaped meanwhile is refused by the state write instead.
+        storage.expect(trial._cached_frozen_trial)
     try:  # study.tell without the deep copy of the trial it returns (which we never use)
         if verdict.state == COMPLETE:
             assert verdict.values is not None
