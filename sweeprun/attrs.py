@@ -67,8 +67,11 @@ def set_user_attrs(
     intermediate: Sequence[tuple[int, float]] = (),
     *,
     hold: bool = False,
+    heartbeat: bool = False,
 ) -> None:
-    """Write the records now, or with ``hold`` (journal file only) with the next append."""
+    """Write the records now, or with ``hold`` (journal file only) with the next append.
+    ``heartbeat`` (RDB storages only): also record the trial's heartbeat, in the same
+    transaction."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal._storage import JournalOperation
 
@@ -96,7 +99,7 @@ def set_user_attrs(
                 storage._backend.append_logs(logs)
                 _sync_past_finished(storage)
         return
-    if _rdb_batch(storage, trial_id, attrs, intermediate):
+    if _rdb_batch(storage, trial_id, attrs, intermediate, heartbeat):
         return
     for step, value in intermediate:
         storage.set_trial_intermediate_value(trial_id, step, value)
@@ -123,9 +126,11 @@ def _rdb_batch(
     trial_id: int,
     attrs: dict[str, Any],
     intermediate: Sequence[tuple[int, float]],
+    heartbeat: bool = False,
 ) -> bool:
     """On an RDB storage, write everything in one transaction (retried as a whole when the
     storage is wrapped for outages: the writes are upserts, so a retry is harmless)."""
+    import sqlalchemy
     from optuna.storages import RDBStorage
     from optuna.storages._rdb import models
     from optuna.storages._rdb.storage import _create_scoped_session
@@ -146,6 +151,12 @@ def _rdb_batch(
                     rdb._set_trial_attr_without_commit(
                         session, models.TrialUserAttributeModel, trial_id, key, value
                     )
+            if heartbeat:  # as RDBStorage.record_heartbeat
+                beat = models.TrialHeartbeatModel.where_trial_id(trial_id, session, True)
+                if beat is None:
+                    session.add(models.TrialHeartbeatModel(trial_id=trial_id))
+                else:
+                    beat.heartbeat = session.execute(sqlalchemy.func.now()).scalar()
 
     if isinstance(storage, RetryingStorage):
         storage._run(write)
