@@ -75,6 +75,7 @@ class RetryingStorage(BaseStorage):
         A pooled database connection found dead (the server restarted, or closed it while
         idle) is retried at once and quietly on a fresh one: this is the check SQLAlchemy's
         ``pool_pre_ping`` would make before every transaction, paid only when it fails."""
+        self._known = None  # any call may have changed the trial it holds
         retried = False
         fresh = False
         while True:
