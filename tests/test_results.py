@@ -252,12 +252,24 @@ def bulk_insert_rdb(storage: Any, study_id: int, trials: list[FrozenTrial]) -> N
     from optuna.storages._rdb import models as m
 
     with storage.engine.begin() as conn:
-        base = conn.execute(sa.select(sa.func.max(m.TrialModel.trial_id))).scalar() or 0
+        if conn.dialect.name == "postgresql":
+            # ids from the sequence itself: other processes on the same database keep getting
+            # fresh ids (max + 1 would leave the sequence behind the rows)
+            ids = conn.execute(
+                sa.text(
+                    "SELECT nextval(pg_get_serial_sequence('trials', 'trial_id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"n": len(trials)},
+            ).scalars().all()
+        else:
+            base = conn.execute(sa.select(sa.func.max(m.TrialModel.trial_id))).scalar() or 0
+            ids = list(range(base + 1, base + 1 + len(trials)))
         conn.execute(
             sa.insert(m.TrialModel.__table__),
             [
                 {
-                    "trial_id": base + 1 + i,
+                    "trial_id": ids[i],
                     "number": t.number if t.number >= 0 else i,
                     "study_id": study_id,
                     "state": t.state.name,
@@ -271,7 +283,7 @@ def bulk_insert_rdb(storage: Any, study_id: int, trials: list[FrozenTrial]) -> N
             sa.insert(m.TrialParamModel.__table__),
             [
                 {
-                    "trial_id": base + 1 + i,
+                    "trial_id": ids[i],
                     "param_name": k,
                     "param_value": t.distributions[k].to_internal_repr(v),
                     "distribution_json": optuna.distributions.distribution_to_json(
@@ -285,7 +297,7 @@ def bulk_insert_rdb(storage: Any, study_id: int, trials: list[FrozenTrial]) -> N
         conn.execute(
             sa.insert(m.TrialValueModel.__table__),
             [
-                {"trial_id": base + 1 + i, "objective": 0, "value": t.value, "value_type": "FINITE"}
+                {"trial_id": ids[i], "objective": 0, "value": t.value, "value_type": "FINITE"}
                 for i, t in enumerate(trials)
                 if t.value is not None
             ],
@@ -293,7 +305,7 @@ def bulk_insert_rdb(storage: Any, study_id: int, trials: list[FrozenTrial]) -> N
         conn.execute(
             sa.insert(m.TrialUserAttributeModel.__table__),
             [
-                {"trial_id": base + 1 + i, "key": k, "value_json": json.dumps(v)}
+                {"trial_id": ids[i], "key": k, "value_json": json.dumps(v)}
                 for i, t in enumerate(trials)
                 for k, v in t.user_attrs.items()
             ],
@@ -302,7 +314,7 @@ def bulk_insert_rdb(storage: Any, study_id: int, trials: list[FrozenTrial]) -> N
             sa.insert(m.TrialIntermediateValueModel.__table__),
             [
                 {
-                    "trial_id": base + 1 + i,
+                    "trial_id": ids[i],
                     "step": k,
                     "intermediate_value": v,
                     "intermediate_value_type": "FINITE",
