@@ -355,7 +355,7 @@ def main() -> None:
         from storages import agent_memory, b6_scale
 
         sizes = (1000,) if q else (1000, 10000)
-        return b6_scale(sizes, 3 if q else 10) + agent_memory(300 if q else 3000)
+        return b6_scale(sizes, 3 if q else 10) + agent_memory(1000 if q else 10000)
 
     sections = {
         "b1": lambda: (
