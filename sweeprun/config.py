@@ -9,8 +9,6 @@ pydantic's errors is at the end of this module.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -29,6 +27,21 @@ from pydantic import (
     model_validator,
 )
 
+from sweeprun.config_types import (
+    EARLY_TERMINATE_OPTIONS,
+    METHODS,
+    METRIC_METHODS,
+    MULTI_OBJECTIVE_METHODS,
+    WANDB_ONLY_KEYS,
+    WRAPPER_OPTIONS,
+    Duration,
+    Int,
+    Number,
+    Resource,
+    TextMap,
+    _words,
+    parse_duration,
+)
 from sweeprun.errors import ConfigError, ConfigProblem, did_you_mean
 from sweeprun.params import (
     GRID_DISTRIBUTIONS,
@@ -37,140 +50,7 @@ from sweeprun.params import (
     as_number,
     at_key,
 )
-from sweeprun.tracking import MlflowTracking, Tracking, WandbTracking
-
-METHODS = ("grid", "random", "bayes", "tpe", "gp", "cmaes", "qmc", "nsga2", "bruteforce", "auto")
-#: methods that model the objective and so need a metric
-METRIC_METHODS = frozenset({"bayes", "tpe", "gp", "cmaes", "nsga2", "auto"})
-#: methods whose Optuna sampler handles several objectives
-MULTI_OBJECTIVE_METHODS = frozenset({"nsga2", "tpe", "random", "grid", "auto", "bayes"})
-#: accepted for W&B compatibility and ignored (one note each)
-WANDB_ONLY_KEYS = (
-    "project", "entity", "controller", "apiVersion", "kind", "job", "image_uri", "scheduler"
-)  # fmt: skip
-
-_SCHEDULE = ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials")
-_HALVING = ("min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count")
-#: the options of each early_terminate type (besides `type`, `patience`, `min_delta`)
-EARLY_TERMINATE_OPTIONS: dict[str, tuple[str, ...]] = {
-    "hyperband": ("min_iter", "max_iter", "s", "eta", "strict"),
-    "median": _SCHEDULE,
-    "percentile": ("percentile", *_SCHEDULE),
-    "asha": _HALVING,
-    "successive_halving": _HALVING,
-    "optuna_hyperband": ("min_resource", "max_resource", "reduction_factor", "bootstrap_count"),
-    "threshold": ("lower", "upper", "n_warmup_steps", "interval_steps"),
-    "wilcoxon": ("p_threshold", "n_startup_steps"),
-}
-WRAPPER_OPTIONS = ("patience", "min_delta")
-
-_NUM = r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[-+]?\d+)?"
-_DURATION_TEXT = re.compile(rf"(?:{_NUM}\s*[dhms]\s*)+")
-_DURATION_PART = re.compile(rf"({_NUM})\s*([dhms])")
-_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-_DURATION_HELP = "write seconds (90) or numbers with units s, m, h, d: 30s, 5m, 4h, 1h30m, 2d"
-
-
-def parse_duration(text: str | int | float) -> float:
-    """Seconds in ``text``: ``90``, ``"90"``, ``"30s"``, ``"5m"``, ``"4h"``, ``"1h30m"``, ``"2d"``.
-
-    Raises ``ValueError`` naming the accepted forms.
-    """
-    if isinstance(text, bool) or not isinstance(text, str | int | float):
-        raise ValueError(f"a duration must be a number or text, got {text!r}: {_DURATION_HELP}")
-    if isinstance(text, str):
-        clean = text.strip().lower()
-        number = as_number(clean)
-        if isinstance(number, int | float):
-            seconds = float(number)
-        elif _DURATION_TEXT.fullmatch(clean):
-            parts = _DURATION_PART.findall(clean)
-            units = [unit for _, unit in parts]
-            order = [u for u in "dhms" if u in units]
-            if units != order:
-                raise ValueError(
-                    f"invalid duration {text!r}: give each unit once, largest first (1h30m)"
-                )
-            seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-        else:
-            raise ValueError(f"invalid duration {text!r}: {_DURATION_HELP}")
-    else:
-        seconds = float(text)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"invalid duration {text!r}: must be a finite number of seconds >= 0")
-    return seconds
-
-
-def _int(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(f"must be an integer, got {value!r}")
-    value = as_number(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _number(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise ValueError(f"must be a number, got {value!r}")
-    value = as_number(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"must be a finite number, got {value!r}")
-    return value
-
-
-def _duration(value: Any) -> Any:
-    return None if value is None else parse_duration(value)
-
-
-def _text_map(value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    out: dict[Any, Any] = {}
-    for key, item in value.items():
-        if isinstance(item, int | float) and not isinstance(item, bool):
-            item = str(item)
-        elif not isinstance(item, str):
-            raise ValueError(at_key(str(key), f"must be text, got {item!r}: quote the value"))
-        out[key] = item
-    return out
-
-
-def _words(value: Any) -> Any:
-    if isinstance(value, list):
-        return [str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v
-                for v in value]  # fmt: skip
-    return value
-
-
-def _resource(value: Any) -> Any:
-    if value is None or value == "auto":
-        return value
-    value = _int(value)
-    if not isinstance(value, int) or value < 1:
-        raise ValueError(f"must be an integer >= 1 or 'auto', got {value!r}")
-    return value
-
-
-_DURATION_SCHEMA = {
-    "anyOf": [
-        {"type": "number", "minimum": 0},
-        {
-            "type": "string",
-            "pattern": r"^\s*((\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[dhmsDHMS]?\s*)+$",
-        },
-    ],
-    "description": "Seconds, or text such as 30s, 5m, 4h, 1h30m, 2d.",
-}
-Int = Annotated[int, BeforeValidator(_int)]
-Number = Annotated[float, BeforeValidator(_number)]
-Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
-TextMap = Annotated[
-    dict[str, str],
-    BeforeValidator(_text_map),
-    WithJsonSchema({"type": "object", "additionalProperties": {"type": ["string", "number"]}}),
-]
-Resource = Annotated[int | Literal["auto"] | None, BeforeValidator(_resource)]
+from sweeprun.tracking import Tracking
 
 
 class _Model(BaseModel):
@@ -623,174 +503,10 @@ def _validate(data: dict[str, Any], lines: Mapping[tuple[str | int, ...], int], 
     try:
         return SweepConfig.model_validate(data)
     except ValidationError as exc:
-        problems = explain(exc, data, lines)
+        from sweeprun import config_errors  # the error translation needs the models above
+
+        problems = config_errors.explain(exc, data, lines)
     raise ConfigError(source, problems)
-
-
-def explain(
-    exc: ValidationError, data: Any, lines: Mapping[tuple[str | int, ...], int]
-) -> list[ConfigProblem]:
-    """Turn pydantic's errors into problems at key paths, sorted by line."""
-    from sweeprun.yamlload import line_of, render_path
-
-    found: dict[tuple[str | int, ...], ConfigProblem] = {}
-    for err in exc.errors(include_url=False):
-        for path, message, fix in _explain_one(err, data):
-            if path in found and found[path].message == message:
-                continue
-            if path in found and not message.startswith("unknown key"):
-                continue  # one problem per key: the first (union branches repeat themselves)
-            found[path] = ConfigProblem(render_path(path), message, line_of(dict(lines), path), fix)
-    if not found:
-        found[()] = ConfigProblem("", str(exc))
-    return sorted(found.values(), key=lambda p: p.line if p.line is not None else 10**9)
-
-
-def _explain_one(err: Any, data: Any) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
-    loc: tuple[str | int, ...] = tuple(err["loc"])
-    kind: str = err["type"]
-    path = _data_path(loc, data)
-    given = _show(err.get("input"))
-    if kind == "missing":
-        key = loc[len(path)] if len(loc) > len(path) else "?"
-        yield (*path, key), f"missing required key '{key}'", _MISSING_FIX.get(str(key), "")
-    elif kind == "extra_forbidden":
-        key = str(path[-1]) if path else "?"
-        allowed = sorted(_allowed_keys(path[:-1], data))
-        hint = did_you_mean(key, allowed)
-        fix = f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
-        yield path, f"unknown key '{key}'" + (f": {hint}" if hint else ""), fix
-    elif kind == "literal_error":
-        expected = str(err.get("ctx", {}).get("expected", ""))
-        choices = re.findall(r"'([^']*)'", expected)
-        hint = did_you_mean(str(err.get("input")), choices)
-        yield path, f"{given} is not allowed{': ' + hint if hint else ''}", f"use {expected}"
-    elif kind in {"value_error", "assertion_error"}:
-        text = re.sub(r"^(Value error|Assertion failed), ", "", err["msg"])
-        for line in text.split("\n"):
-            sub, message = _split_at(line)
-            fix = ""
-            if ": " in message and not message.startswith("at "):
-                pass
-            yield (*path, *sub), message, fix
-    elif kind == "too_short":
-        ctx = err.get("ctx", {})
-        yield (
-            path,
-            (
-                f"needs at least {ctx.get('min_length')} items, got {ctx.get('actual_length')}"
-                + (" (use `metric:` for a single metric)" if path == ("metrics",) else "")
-            ),
-            "",
-        )
-    elif kind in _REWORD:
-        yield path, f"{_REWORD[kind]}, got {given}", ""
-    else:
-        message = err["msg"].replace("Input should be", "must be")
-        if message.startswith(("List", "Dictionary", "String")):
-            message = "must have " + message.split(" should have ", 1)[-1]
-        yield path, f"{message}, got {given}", ""
-
-
-_MISSING_FIX = {
-    "method": f"add `method: random` (or one of {', '.join(METHODS)})",
-    "parameters": "add a `parameters:` block, e.g. `lr: {min: 0.0001, max: 0.1}`",
-    "name": "add `name: <metric name>` as the program reports it",
-    "type": f"add `type:` (one of {', '.join(EARLY_TERMINATE_OPTIONS)})",
-}
-_REWORD = {
-    "int_type": "must be an integer",
-    "int_parsing": "must be an integer",
-    "int_from_float": "must be a whole number",
-    "float_type": "must be a number",
-    "float_parsing": "must be a number",
-    "string_type": "must be text",
-    "bool_type": "must be true or false",
-    "bool_parsing": "must be true or false",
-    "dict_type": "must be a mapping (key: value)",
-    "model_type": "must be a mapping (key: value)",
-    "model_attributes_type": "must be a mapping (key: value)",
-    "list_type": "must be a list",
-    "string_too_short": "must not be empty",
-}
-
-
-def _split_at(line: str) -> tuple[tuple[str | int, ...], str]:
-    """``at ["min"]: text`` → ``(("min",), "text")``; other lines have no sub-path."""
-    if line.startswith("at ["):
-        try:
-            keys, end = json.JSONDecoder().raw_decode(line, 3)
-        except ValueError:
-            return (), line
-        if line[end : end + 2] == ": " and isinstance(keys, list):
-            return tuple(keys), line[end + 2 :]
-    return (), line
-
-
-def _data_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
-    """The longest prefix of ``loc`` that exists in ``data`` (drops pydantic's union tags)."""
-    out: list[str | int] = []
-    cur = data
-    for part in loc:
-        in_map = isinstance(cur, Mapping) and part in cur
-        in_list = isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur)
-        if not (in_map or in_list):
-            break
-        cur = cur[part]
-        out.append(part)
-    return tuple(out)
-
-
-def _show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-_SUBMODELS: dict[str, type[BaseModel]] = {
-    "budget": Budget, "trial": TrialSettings, "resources": Resources, "failures": Failures,
-    "report": ReportSettings, "smoke": SmokeSettings, "metric": MetricSpec,
-    "tracking": Tracking,
-}  # fmt: skip
-#: blocks one level further down (``tracking.mlflow``)
-_SUBSUBMODELS: dict[tuple[str, str], type[BaseModel]] = {
-    ("tracking", "mlflow"): MlflowTracking, ("tracking", "wandb"): WandbTracking,
-}  # fmt: skip
-
-
-def _allowed_keys(parent: tuple[str | int, ...], data: Any) -> set[str]:
-    """The keys allowed in the object at ``parent`` (for "did you mean")."""
-    from sweeprun.params import ALLOWED_KEYS, PARAM_KEYS, infer_distribution
-
-    if not parent:
-        return set(SweepConfig.model_fields) | set(WANDB_ONLY_KEYS)
-    head = parent[0]
-    node = data
-    for part in parent:
-        node = node[part]
-    if head == "metrics" and len(parent) == 2:
-        return set(MetricSpec.model_fields)
-    if head == "early_terminate" and len(parent) == 1:
-        kind = node.get("type") if isinstance(node, Mapping) else None
-        if isinstance(kind, str) and kind in EARLY_TERMINATE_OPTIONS:
-            return {"type", *EARLY_TERMINATE_OPTIONS[kind], *WRAPPER_OPTIONS}
-        return set(EarlyTerminate.model_fields)
-    if head == "parameters" and len(parent) % 2 == 0 and isinstance(node, Mapping):
-        dist = node.get("distribution")
-        if isinstance(dist, str) and dist in ALLOWED_KEYS:
-            return {"distribution", *ALLOWED_KEYS[dist]}
-        known = {k: v for k, v in node.items() if k in PARAM_KEYS}
-        if "parameters" in known:
-            return {"parameters"}
-        try:
-            return {"distribution", *ALLOWED_KEYS[infer_distribution(known)]}
-        except (ValueError, TypeError):
-            return set(PARAM_KEYS)
-    if isinstance(head, str) and head in _SUBMODELS and len(parent) == 1:
-        return set(_SUBMODELS[head].model_fields)
-    if len(parent) == 2 and parent in _SUBSUBMODELS:
-        return set(_SUBSUBMODELS[parent].model_fields)
-    return set()
-
 
 __all__ = [
     "Budget",

@@ -382,12 +382,12 @@ def test_only_config_errors_escape(data: dict[str, Any]) -> None:
 
 
 def test_internal_errors_become_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sweeprun.config as config_module
+    import sweeprun.config_errors as errors_module
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(config_module, "explain", broken)
+    monkeypatch.setattr(errors_module, "explain", broken)
     found = problems(config(method="nope"))
     assert found[0].message == "could not validate the file (RuntimeError: boom)"
     assert found[0].fix == "this is a sweeprun bug: please report it with the file"
