@@ -31,6 +31,8 @@ from sweeprun.config_checks import _cross_problems, iter_parameters
 from sweeprun.config_types import (
     EARLY_TERMINATE_OPTIONS,
     METHODS,
+    METRIC_METHODS,
+    MULTI_OBJECTIVE_METHODS,
     WANDB_ONLY_KEYS,
     WRAPPER_OPTIONS,
     Duration,
@@ -398,6 +400,12 @@ def _validate(data: dict[str, Any], lines: Mapping[tuple[str | int, ...], int], 
     raise ConfigError(source, problems)
 
 __all__ = [
+    "EARLY_TERMINATE_OPTIONS",
+    "METHODS",
+    "METRIC_METHODS",
+    "MULTI_OBJECTIVE_METHODS",
+    "WANDB_ONLY_KEYS",
+    "WRAPPER_OPTIONS",
     "Budget",
     "ConfigError",
     "ConfigProblem",

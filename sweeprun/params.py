@@ -143,7 +143,13 @@ class ParamSpec(BaseModel):
                 data[key] = as_number(data[key])
                 if not _is_number(data[key]):
                     raise ValueError(at_key(key, f"must be a number, got {data[key]!r}"))
-                if not math.isfinite(data[key]):
+                try:
+                    finite = math.isfinite(data[key])
+                except OverflowError:  # an int beyond any float
+                    raise ValueError(
+                        at_key(key, "is too large: must be within ±1.8e308")
+                    ) from None
+                if not finite:
                     raise ValueError(at_key(key, f"must be finite, got {data[key]!r}"))
         if "probabilities" in data and isinstance(data["probabilities"], list):
             data["probabilities"] = [as_number(p) for p in data["probabilities"]]

@@ -447,3 +447,13 @@ def test_unhashable_type_and_distribution_next_to_unknown_keys_are_plain_config_
             parse_config(doc)
         assert "sweeprun bug" not in str(info.value)
         assert "unknown key" in str(info.value)
+
+
+def test_number_beyond_float_range_is_a_config_error() -> None:
+    # fuzzer find: an int too large for a float raised OverflowError inside validation
+    found = problems(config(parameters={"a": {"min": 10**400, "max": 0.0}}))
+    assert [(p.path, p.message) for p in found] == [
+        ("parameters.a.min", "is too large: must be within ±1.8e308")
+    ]
+    found = problems(config(parameters={"a": {"min": 0.0, "max": float("inf")}}))
+    assert [(p.path, p.message) for p in found] == [("parameters.a.max", "must be finite, got inf")]
