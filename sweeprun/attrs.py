@@ -11,6 +11,11 @@ On the journal file, records can also ride on the next append (see
 written by ``ask`` inside :func:`deferred_params`. A trial's parameters then go out with its
 launch attributes, and its end attributes with its state: three appends per trial instead
 of five (or more, one per parameter), all-or-nothing each.
+
+On RDB storages the same records are held in this process instead: the parameters go out in
+the launch-attributes transaction (with the heartbeat), and the end attributes in the
+transaction of the state write (see :func:`held_state_write`), with the checks Optuna makes
+(a finished trial is refused; a parameter's distribution must agree with the study's).
 """
 
 from __future__ import annotations
@@ -20,9 +25,21 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
     from optuna.storages import BaseStorage
 
     from sweeprun.journal_lock import SafeJournalFileBackend
+
+from sweeprun.attrs_rdb import (
+    _cached_distribution,
+    _held_end,
+    _held_params,
+    _rdb_batch,
+    _rdb_of,
+    held_state_write,
+)
+
+__all__ = ["deferred_params", "flush_held", "held_state_write", "journal_file", "set_user_attrs"]
 
 
 def journal_file(storage: Any) -> SafeJournalFileBackend | None:
@@ -42,17 +59,42 @@ def deferred_params(storage: BaseStorage) -> Iterator[None]:
     from optuna.storages.journal._storage import JournalOperation
 
     backend = journal_file(storage)
-    if backend is None:
+    if backend is not None:
+        with backend.defer(frozenset({int(JournalOperation.SET_TRIAL_PARAM)})):
+            yield
+        return
+    rdb = _rdb_of(storage)
+    if rdb is None:
         yield
         return
-    with backend.defer(frozenset({int(JournalOperation.SET_TRIAL_PARAM)})):
+
+    def hold_param(trial_id: int, name: str, value: float, dist: BaseDistribution) -> None:
+        from optuna.distributions import check_distribution_compatibility
+
+        known = _cached_distribution(storage, trial_id, name)
+        if known is not None:  # as Optuna's cache does; an unknown name is checked on write
+            check_distribution_compatibility(known, dist)
+        _held_params.setdefault((id(rdb), trial_id), []).append(
+            (name, value, dist, known is not None)
+        )
+
+    setattr(storage, "set_trial_param", hold_param)  # noqa: B010 (this ``ask`` only)
+    try:
         yield
+    finally:
+        delattr(storage, "set_trial_param")
 
 
 def flush_held(storage: BaseStorage) -> None:
     """Write whatever still waits for an append (after a ``tell`` that did not write)."""
     backend = journal_file(storage)
     if backend is None:
+        rdb = _rdb_of(storage)
+        mine = [
+            tid for rid, tid in (*_held_end, *_held_params) if rdb is not None and rid == id(rdb)
+        ]
+        for trial_id in dict.fromkeys(mine):  # written as before: a refusal raises
+            set_user_attrs(storage, trial_id, {})
         return
     with storage._thread_lock:  # type: ignore[attr-defined]
         if backend.pending:
@@ -69,9 +111,10 @@ def set_user_attrs(
     hold: bool = False,
     heartbeat: bool = False,
 ) -> None:
-    """Write the records now, or with ``hold`` (journal file only) with the next append.
-    ``heartbeat`` (RDB storages only): also record the trial's heartbeat, in the same
-    transaction."""
+    """Write the records now, or with ``hold`` with the next append (journal file) or with
+    the trial's state write (RDB storages, :func:`held_state_write`). ``heartbeat`` (RDB
+    storages only): also record the trial's heartbeat, in the same transaction. On RDB
+    storages the parameters held by :func:`deferred_params` go out with these records."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal._storage import JournalOperation
 
@@ -99,6 +142,10 @@ def set_user_attrs(
                 storage._backend.append_logs(logs)
                 _sync_past_finished(storage)
         return
+    if hold and (rdb := _rdb_of(storage)) is not None:
+        before, steps = _held_end.get((id(rdb), trial_id), ({}, []))
+        _held_end[(id(rdb), trial_id)] = ({**before, **attrs}, [*steps, *intermediate])
+        return
     if _rdb_batch(storage, trial_id, attrs, intermediate, heartbeat):
         return
     for step, value in intermediate:
@@ -119,77 +166,3 @@ def _sync_past_finished(storage: Any) -> None:
         except UpdateFinishedTrialError:
             continue
         return
-
-
-def _rdb_batch(
-    storage: BaseStorage,
-    trial_id: int,
-    attrs: dict[str, Any],
-    intermediate: Sequence[tuple[int, float]],
-    heartbeat: bool = False,
-) -> bool:
-    """On an RDB storage, write everything in one transaction (retried as a whole when the
-    storage is wrapped for outages: the writes are upserts, so a retry is harmless)."""
-    import sqlalchemy
-    from optuna.storages import RDBStorage
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    from sweeprun.retrying import RetryingStorage
-
-    inner = storage.inner if isinstance(storage, RetryingStorage) else storage
-    rdb = getattr(inner, "_backend", inner)
-    if not isinstance(rdb, RDBStorage):
-        return False
-
-    def write(_retried: bool) -> None:
-        with _create_scoped_session(rdb.scoped_session, True) as session:
-            for step, value in intermediate:
-                rdb._set_trial_intermediate_value_without_commit(session, trial_id, step, value)
-            if attrs and not _bulk_upsert(rdb, session, models, trial_id, attrs):
-                for key, value in attrs.items():
-                    rdb._set_trial_attr_without_commit(
-                        session, models.TrialUserAttributeModel, trial_id, key, value
-                    )
-            if heartbeat:  # as RDBStorage.record_heartbeat
-                beat = models.TrialHeartbeatModel.where_trial_id(trial_id, session, True)
-                if beat is None:
-                    session.add(models.TrialHeartbeatModel(trial_id=trial_id))
-                else:
-                    beat.heartbeat = session.execute(sqlalchemy.func.now()).scalar()
-
-    if isinstance(storage, RetryingStorage):
-        storage._run(write)
-    else:
-        write(False)
-    return True
-
-
-def _bulk_upsert(rdb: Any, session: Any, models: Any, trial_id: int, attrs: dict[str, Any]) -> bool:
-    """All attributes in one INSERT ... ON CONFLICT statement (PostgreSQL, MySQL, SQLite)."""
-    import json
-
-    model = models.TrialUserAttributeModel
-    trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-    rdb.check_trial_is_updatable(trial_id, trial.state)
-    rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-    dialect = rdb.engine.name
-    stmt: Any
-    if dialect in ("postgresql", "sqlite"):
-        import importlib
-
-        insert = importlib.import_module(f"sqlalchemy.dialects.{dialect}").insert
-        stmt = insert(model).values(rows)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[model.trial_id, model.key],
-            set_={"value_json": stmt.excluded.value_json},
-        )
-    elif dialect == "mysql":
-        from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-        stmt = mysql_insert(model).values(rows)
-        stmt = stmt.on_duplicate_key_update(value_json=stmt.inserted.value_json)
-    else:
-        return False
-    session.execute(stmt)
-    return True

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeprun import budget as budget_mod
-from sweeprun.attrs import deferred_params, set_user_attrs
+from sweeprun.attrs import deferred_params, flush_held, set_user_attrs
 from sweeprun.budget import reaches
 from sweeprun.budget_sql import skip_waiting_pop
 from sweeprun.gpus import GpuPool
@@ -246,6 +246,7 @@ class Controller(Stopping):
             )
         except BaseException as exc:
             self.gpus.release(gpus)
+            flush_held(self.study._storage)  # RDB: the parameters held by deferred_params
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise exc
         req = prepared.request

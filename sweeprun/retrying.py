@@ -206,9 +206,17 @@ class RetryingStorage(BaseStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
+        return self.finish(
+            trial_id, state, lambda: self._inner.set_trial_state_values(trial_id, state, values)
+        )
+
+    def finish(self, trial_id: int, state: TrialState, write: Callable[[], bool]) -> bool:
+        """A state write (``write``, e.g. one that also writes the end attributes in its
+        transaction) retried as ``set_trial_state_values`` is."""
+
         def attempt(retried: bool) -> bool:
             try:
-                done = self._inner.set_trial_state_values(trial_id, state, values)
+                done = write()
             except UpdateFinishedTrialError:
                 landed = retried and state.is_finished()
                 if landed and self._inner.get_trial(trial_id).state == state:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sweeprun.attrs import flush_held
+from sweeprun.attrs import flush_held, held_state_write
 from sweeprun.liveness import LEASE_ATTR
 from sweeprun.outcome import COMPLETE, FAIL, PRUNED, Verdict
 
@@ -157,7 +157,7 @@ def end_attrs(outcome: ChildOutcome, verdict: Verdict, counted: bool) -> dict[st
 
 def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | None:
     """Record the verdict; the error text when the storage refuses (e.g. already reaped).
-    Records held for this append (the end attributes) are written in any case."""
+    Records held for this append or transaction (the end attributes) are written in any case."""
     from optuna.study._tell import _tell_with_warning
     from optuna.trial import TrialState
 
@@ -174,11 +174,13 @@ def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | No
         # statements saved). A trial reaped meanwhile is refused by the state write instead.
         storage.expect(trial._cached_frozen_trial)
     try:  # study.tell without the deep copy of the trial it returns (which we never use)
-        if verdict.state == COMPLETE:
-            assert verdict.values is not None
-            _tell_with_warning(study, trial, verdict.values)
-        else:
-            _tell_with_warning(study, trial, state=state)
+        # RDB: the end attributes go out with the state (a pruned trial is read first)
+        with held_state_write(storage, now=verdict.state == PRUNED):
+            if verdict.state == COMPLETE:
+                assert verdict.values is not None
+                _tell_with_warning(study, trial, verdict.values)
+            else:
+                _tell_with_warning(study, trial, state=state)
     except (RuntimeError, ValueError) as exc:
         return str(exc)
     finally:
