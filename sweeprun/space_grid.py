@@ -90,8 +90,9 @@ def q_uniform_count(lo: float, hi: float, q: float) -> int:
     if _all_int(lo, hi, q):
         return len(range(int(lo), int(hi), int(q)))
     n = max(0, math.ceil((hi - lo) / q))
-    if n and clean(lo + (n - 1) * q, max(decimals(lo), decimals(q))) >= hi:
-        n -= 1
+    last = clean(lo + (n - 1) * q, max(decimals(lo), decimals(q))) if n else None
+    if last is not None and (last >= hi or math.isclose(last, hi, rel_tol=1e-9)):
+        n -= 1  # max is excluded, also when float noise in max (or in the sum) hides it
     return n
 
 

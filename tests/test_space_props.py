@@ -401,3 +401,12 @@ def test_weighted_and_duplicate_categorical_shares_through_optuna_random_sampler
         study.tell(trial, 0.0)
     assert stats.chisquare([counts["w", "x"], counts["w", "y"]], [0.2 * n, 0.8 * n]).pvalue > 1e-3
     assert stats.chisquare([counts["c", 1], counts["c", 2]], [2 / 3 * n, 1 / 3 * n]).pvalue > 1e-3
+
+
+def test_q_uniform_max_with_float_noise_is_still_excluded() -> None:
+    # hypothesis find: max = 2.06 + 2.0 = 4.0600000000000005 (noise) must exclude 4.06
+    spec = P(distribution="q_uniform", min=2.06, max=2.06 + 2.0, q=1)
+    assert [p["p"] for p in SearchSpace.from_params({"p": spec}).grid_points()] == [2.06, 3.06]
+    assert space_size({"p": spec}) == 2
+    exact = P(distribution="q_uniform", min=2.06, max=4.06, q=1)
+    assert [p["p"] for p in SearchSpace.from_params({"p": exact}).grid_points()] == [2.06, 3.06]
