@@ -76,6 +76,26 @@ def run_cli(
     return Result(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
+def assert_fast_path_skips_typer(fast: list[str], typo: list[str], cwd: Path) -> str:
+    """``sweeprun.cli.main(fast)`` exits 0 without importing typer, then ``main(typo)`` falls
+    back to typer and exits 2; returns the child's stderr (typer's message)."""
+    script = (
+        "import sys\nimport sweeprun.cli\n"
+        f"try:\n    sweeprun.cli.main({fast!r})\n"
+        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
+        "assert 'typer' not in sys.modules, 'typer imported'\n"
+        f"try:\n    sweeprun.cli.main({typo!r})\n"
+        "except SystemExit as e:\n    assert e.code == 2, e.code\n"
+        "assert 'typer' in sys.modules\nprint('clean')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=cwd, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("clean")
+    return proc.stderr
+
+
 def hiding_env(tmp_path: Path, package: str) -> dict[str, str]:
     """An environment in which ``package`` cannot be imported, as if its extra were not
     installed (a ``sitecustomize`` on ``PYTHONPATH`` that refuses it)."""

@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 import pytest
 
-from tests.conftest import PROGRAMS, SWEEPRUN, run_cli
+from tests.conftest import PROGRAMS, SWEEPRUN, assert_fast_path_skips_typer, run_cli
 
 RUN_TRIAL = PROGRAMS / "run_trial.py"
 
@@ -499,18 +499,7 @@ def test_plain_start_skips_typer(tmp_path: Path) -> None:
     sweep = write_sweep(
         tmp_path, "method: random\nmetric: {name: loss}\nparameters:\n  x: {values: [1]}\n"
     )
-    script = (
-        "import sys\nimport sweeprun.cli\n"
-        f"try:\n    sweeprun.cli.main(['start', {str(sweep)!r}, '--dry-run', '-q'])\n"
-        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        "assert 'typer' not in sys.modules, 'typer imported'\n"
-        "try:\n    sweeprun.cli.main(['start', '--jbos', '2'])\n"
-        "except SystemExit as e:\n    assert e.code == 2, e.code\n"
-        "assert 'typer' in sys.modules\nprint('clean')\n"
+    err = assert_fast_path_skips_typer(
+        ["start", str(sweep), "--dry-run", "-q"], ["start", "--jbos", "2"], tmp_path
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().endswith("clean")
-    assert "No such option: --jbos" in proc.stderr
+    assert "No such option: --jbos" in err

@@ -12,7 +12,7 @@ import pytest
 
 from sweeprun.params import DISTRIBUTIONS, PARAM_KEYS
 from sweeprun.yamlload import load_yaml
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, assert_fast_path_skips_typer, run_cli
 
 CORPUS = Path(__file__).parent / "corpus"
 GRID = """\
@@ -116,21 +116,10 @@ def test_plain_form_matches_typer_parsing(files: dict[str, Path], args: list[str
 
 
 def test_plain_validate_skips_typer(files: dict[str, Path]) -> None:
-    script = (
-        "import sys\nimport sweeprun.cli\n"
-        f"try:\n    sweeprun.cli.main(['validate', {str(files['grid'])!r}, '--json'])\n"
-        "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        "assert 'typer' not in sys.modules, 'typer imported'\n"
-        "try:\n    sweeprun.cli.main(['validate', '--jsn'])\n"
-        "except SystemExit as e:\n    assert e.code == 2, e.code\n"
-        "assert 'typer' in sys.modules\nprint('clean')\n"
+    err = assert_fast_path_skips_typer(
+        ["validate", str(files["grid"]), "--json"], ["validate", "--jsn"], ROOT
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().endswith("clean")
-    assert "No such option: --jsn" in proc.stderr
+    assert "No such option: --jsn" in err
 
 
 def _no_optuna(code: str) -> None:
