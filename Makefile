@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test test-fast lint bench bench-quick chaos clean
+.PHONY: install test test-unit test-fast lint bench bench-quick chaos clean
 
 $(BIN)/sweeprun: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,8 +17,11 @@ install: $(BIN)/sweeprun
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not chaos"
 
+test-unit: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m unit
+
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow" -x
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not chaos and not distributed" -x
 
 lint: install
 	$(BIN)/ruff check sweeprun tests bench examples

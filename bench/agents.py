@@ -116,7 +116,8 @@ def sweep_file(d: Path, name: str, cap: int, trial: float) -> Path:
 def load_trials(url: str, name: str) -> list[Any]:
     import optuna
 
-    from sweeprun.storage import classify, open_storage
+    from sweeprun.storage.open import open_storage
+    from sweeprun.storage.urls import classify
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     st = open_storage(classify(url), retry=False)
@@ -126,7 +127,8 @@ def load_trials(url: str, name: str) -> list[Any]:
 def delete(url: str, name: str) -> None:
     import optuna
 
-    from sweeprun.storage import classify, open_storage
+    from sweeprun.storage.open import open_storage
+    from sweeprun.storage.urls import classify
 
     with contextlib.suppress(Exception):
         optuna.delete_study(study_name=name, storage=open_storage(classify(url), retry=False))

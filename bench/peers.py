@@ -32,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import HERE, run_sweeprun, tmpdir, write
 
-PROGRAM = 'import json, sys\nx = float(sys.argv[1].split("=")[1])\nprint(json.dumps({"loss": x * x}))\n'
+PROGRAM = (
+    'import json, sys\nx = float(sys.argv[1].split("=")[1])\nprint(json.dumps({"loss": x * x}))\n'
+)
 
 
 def _program(d: Path) -> Path:
@@ -54,7 +56,13 @@ def hand_side(n: int) -> float:
     d = tmpdir()
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, str(HERE / "handwritten_loop.py"), str(n), sys.executable, str(_program(d))],
+        [
+            sys.executable,
+            str(HERE / "handwritten_loop.py"),
+            str(n),
+            sys.executable,
+            str(_program(d)),
+        ],
         cwd=d,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -118,9 +126,7 @@ def main() -> None:
     sides: dict[str, Callable[[], float]] = {
         "hand-written ask/tell loop (in-memory)": lambda: hand_side(n),
         "sweeprun start --jobs 1 (journal file)": lambda: sweeprun_side(n),
-        "Optuna study.optimize, subprocess objective (in-memory)": lambda: script_side(
-            OPTIMIZE, n
-        ),
+        "Optuna study.optimize, subprocess objective (in-memory)": lambda: script_side(OPTIMIZE, n),
     }
     missing = []
     ray_python = args.ray_python or (sys.executable if importlib.util.find_spec("ray") else None)

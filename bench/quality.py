@@ -4,7 +4,7 @@
 
 1. *search*: best value after N trials of Branin (2-d) and Hartmann6 (6-d), each a program run
    through ``sweeprun start --jobs 1``, beside Optuna in-process with the same sampler
-   (:func:`sweeprun.strategies.make_sampler` of the same parsed config) and the same fixed
+   (:func:`sweeprun.search.samplers.make_sampler` of the same parsed config) and the same fixed
    search space (``SearchSpace.distributions()``), asking, computing and telling in one process.
 2. *pruning*: ``method: bayes``, ``run_cap: 40`` on a real learning curve
    (bench/programs/mlp_curve.py) under each ``early_terminate`` rule: share of epochs saved and
@@ -116,7 +116,8 @@ def read_trials(run_dir: Path, name: str) -> list[Trial]:
     """Every trial of sweep ``name`` from the journal under ``run_dir/.sweeprun``."""
     import optuna
 
-    from sweeprun.storage import StorageSpec, open_storage
+    from sweeprun.storage.open import open_storage
+    from sweeprun.storage.urls import StorageSpec
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(StorageSpec(str(run_dir / ".sweeprun" / "journal.log"), "journal"))
@@ -142,9 +143,9 @@ def run_inprocess(doc: dict[str, Any], function: str) -> RunResult:
     """The hand-written Optuna loop with the sampler and space sweeprun builds from ``doc``."""
     import optuna
 
-    from sweeprun.config import parse_config
-    from sweeprun.space import SearchSpace
-    from sweeprun.strategies import make_sampler
+    from sweeprun.config.models import parse_config
+    from sweeprun.search.samplers import make_sampler
+    from sweeprun.space.distributions import SearchSpace
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     cfg = parse_config(doc)

@@ -257,7 +257,8 @@ def _trial_window(run_dir: Path, name: str) -> float:
     """Seconds from the first trial's start to the last trial's end (start-up excluded)."""
     import optuna
 
-    from sweeprun.storage import classify, open_storage
+    from sweeprun.storage.open import open_storage
+    from sweeprun.storage.urls import classify
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(classify(str(run_dir / ".sweeprun" / "journal.log")))
@@ -272,7 +273,7 @@ def b4_parallel(n: int, rounds: int) -> list[str]:
     sweep = write(
         d / "sweep.yaml",
         f"name: par\nmethod: random\nmetric: {{name: loss}}\nrun_cap: {n}\n"
-        "command: [/bin/sh, -c, \"sleep 0.5; echo '{\\\"loss\\\": 1}'\", sh, \"${args}\"]\n"
+        'command: [/bin/sh, -c, "sleep 0.5; echo \'{\\"loss\\": 1}\'", sh, "${args}"]\n'
         "parameters:\n  x: {min: 0.0, max: 1.0}\n",
     )
     out = []
@@ -347,9 +348,11 @@ def main() -> None:
         argv = [sys.executable, str(HERE / "agents.py")]
         argv += ["--agents", "1,8", "--per-agent", "5"] if q else ["--agents", "1,2,4,8"]
         out = subprocess.run(argv, capture_output=True, text=True)
-        return ["", *out.stdout.strip().splitlines(), ""] if out.returncode == 0 else [
-            f"| B5 failed | {out.stderr[-300:]!r} | | | | |"
-        ]
+        return (
+            ["", *out.stdout.strip().splitlines(), ""]
+            if out.returncode == 0
+            else [f"| B5 failed | {out.stderr[-300:]!r} | | | | |"]
+        )
 
     def b6() -> list[str]:
         from storages import agent_memory, b6_scale

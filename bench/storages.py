@@ -41,7 +41,8 @@ def _free_port() -> int:
 def _delete(url: str, name: str) -> None:
     import optuna
 
-    from sweeprun.storage import classify, open_storage
+    from sweeprun.storage.open import open_storage
+    from sweeprun.storage.urls import classify
 
     with contextlib.suppress(Exception):
         optuna.delete_study(study_name=name, storage=open_storage(classify(url), retry=False))
@@ -90,8 +91,8 @@ def b2_storages(n: int, hand_seconds: float) -> list[str]:
 def _fill(storage: object, name: str, n: int) -> object:
     import optuna
 
-    from sweeprun.config import parse_config
-    from sweeprun.space import SearchSpace
+    from sweeprun.config.models import parse_config
+    from sweeprun.space.distributions import SearchSpace
 
     cfg = parse_config(
         {
@@ -126,8 +127,9 @@ def _ask_ms(study: object, dists: dict, k: int) -> float:
 def b6_scale(sizes: tuple[int, ...], asks: int) -> list[str]:
     import optuna
 
-    from sweeprun.storage import classify, open_storage
-    from sweeprun.strategies import make_sampler
+    from sweeprun.search.samplers import make_sampler
+    from sweeprun.storage.open import open_storage
+    from sweeprun.storage.urls import classify
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rows = []
@@ -156,7 +158,8 @@ def status_best(n: int) -> list[str]:
     """`sweeprun status`, `status NAME` and `best NAME` on an ``n``-trial sweep with sweeprun's
     attributes (the results tests' builder), on the journal file and on PostgreSQL."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from sweeprun.storage import classify, open_storage
+    from sweeprun.storage.open import open_storage
+    from sweeprun.storage.urls import classify
     from tests.test_results import build_big_sweep
 
     out = []

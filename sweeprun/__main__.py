@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sweeprun.cli import main
+from sweeprun.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -77,14 +77,14 @@ def run_cli(
 
 
 def assert_fast_path_skips_typer(fast: list[str], typo: list[str], cwd: Path) -> str:
-    """``sweeprun.cli.main(fast)`` exits 0 without importing typer, then ``main(typo)`` falls
+    """``sweeprun.cli.main.main(fast)`` exits 0 without importing typer, then ``main(typo)`` falls
     back to typer and exits 2; returns the child's stderr (typer's message)."""
     script = (
-        "import sys\nimport sweeprun.cli\n"
-        f"try:\n    sweeprun.cli.main({fast!r})\n"
+        "import sys\nimport sweeprun.cli.main\n"
+        f"try:\n    sweeprun.cli.main.main({fast!r})\n"
         "except SystemExit as e:\n    assert e.code == 0, e.code\n"
         "assert 'typer' not in sys.modules, 'typer imported'\n"
-        f"try:\n    sweeprun.cli.main({typo!r})\n"
+        f"try:\n    sweeprun.cli.main.main({typo!r})\n"
         "except SystemExit as e:\n    assert e.code == 2, e.code\n"
         "assert 'typer' in sys.modules\nprint('clean')\n"
     )
@@ -148,3 +148,14 @@ def mysql_url() -> Iterator[str]:
 def redis_url() -> Iterator[str]:
     _service("Redis", 6379)
     yield "redis://127.0.0.1:6379/0"
+
+
+TIERS = ("unit", "cli", "distributed")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each test is marked with its tier, the directory it lives in (``-m unit``)."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(HERE).parts
+        if parts and parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))

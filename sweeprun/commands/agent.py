@@ -16,12 +16,12 @@ def run(
     json_out: bool = False,
     quiet: bool = False,
 ) -> int:
-    from sweeprun import gpus as gpus_mod
-    from sweeprun.display import make_display
-    from sweeprun.runner import run_agent
-    from sweeprun.storage import resolve
-    from sweeprun.study import load_sweep
-    from sweeprun.tracking import check_tracking
+    from sweeprun.config.tracking import check_tracking
+    from sweeprun.run import gpus as gpus_mod
+    from sweeprun.run.agent import run_agent
+    from sweeprun.run.display import make_display
+    from sweeprun.storage.urls import resolve
+    from sweeprun.sweep import load_sweep
 
     if jobs < 1:
         raise SweepError("--jobs must be at least 1")

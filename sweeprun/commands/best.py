@@ -11,10 +11,10 @@ from sweeprun.errors import SweepError
 
 
 def run(name: str, storage: str | None = None, top: int = 1, json_out: bool = False) -> int:
-    from sweeprun.display import fmt_params
-    from sweeprun.results import load, row_of, state_counts
-    from sweeprun.results_rank import baseline_improvement, best_trials, describe_improvement
-    from sweeprun.results_table import cell, print_json, seconds
+    from sweeprun.results.rank import baseline_improvement, best_trials, describe_improvement
+    from sweeprun.results.read import load, row_of, state_counts
+    from sweeprun.results.table import cell, print_json, seconds
+    from sweeprun.run.display import fmt_params
 
     if top < 1:
         raise SweepError("--top must be at least 1")

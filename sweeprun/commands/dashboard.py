@@ -38,8 +38,8 @@ def run(storage: str | None = None, host: str = "127.0.0.1", port: int = 8080) -
             "the dashboard needs optuna-dashboard, an optional extra that is not installed\n"
             "    fix: pip install 'sweeprun[dashboard]'"
         ) from None
-    from sweeprun.results import storage_for_reading
-    from sweeprun.storage import open_storage
+    from sweeprun.results.read import storage_for_reading
+    from sweeprun.storage.open import open_storage
 
     if not 0 < port < 65536:
         raise SweepError(f"--port must be between 1 and 65535 (got {port})")

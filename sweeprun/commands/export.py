@@ -16,8 +16,8 @@ def run(
     curves: bool = False,
 ) -> int:
     from sweeprun.errors import did_you_mean
-    from sweeprun.results import load, row_of
-    from sweeprun.results_export import FORMATS, write
+    from sweeprun.results.export import FORMATS, write
+    from sweeprun.results.read import load, row_of
 
     fmt = format.lower()
     if fmt not in FORMATS:

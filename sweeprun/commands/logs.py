@@ -13,7 +13,7 @@ from sweeprun.errors import SweepError
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
-    from sweeprun.results import Loaded
+    from sweeprun.results.read import Loaded
 
 POLL = 0.25  # seconds between reads of a followed log
 STATE_EVERY = 1.0  # seconds between storage checks of a followed trial's state
@@ -74,7 +74,7 @@ def run(
     follow: bool = False,
     stderr: bool = False,
 ) -> int:
-    from sweeprun.results import load
+    from sweeprun.results.read import load
 
     loaded = load(storage, name)
     if trial < 0:

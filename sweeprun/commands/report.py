@@ -9,8 +9,8 @@ from sweeprun.errors import SweepError
 
 
 def run(name: str, output: Path, storage: str | None = None) -> int:
-    from sweeprun.report_html import report_html, require_plotly
-    from sweeprun.results import load
+    from sweeprun.results.read import load
+    from sweeprun.results.report_html import report_html, require_plotly
 
     require_plotly()  # before touching the storage: a missing extra is the first thing to say
     loaded = load(storage, name)

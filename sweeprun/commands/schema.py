@@ -1,6 +1,6 @@
 """``sweeprun schema``: the JSON Schema of sweep.yaml, for editor completion.
 
-Generated from the pydantic models of :mod:`sweeprun.config`, then made friendly to
+Generated from the pydantic models of :mod:`sweeprun.config.models`, then made friendly to
 yaml-language-server: a ``$schema`` and title, pydantic's ``ge``/``gt``/``le``/``lt`` (left
 in place for validated types) turned into JSON Schema keywords, the parameter-name pattern,
 and the W&B-only keys that sweeprun accepts and ignores.
@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sweeprun.config import WANDB_ONLY_KEYS, SweepConfig
+from sweeprun.config.models import WANDB_ONLY_KEYS, SweepConfig
+from sweeprun.config.parameters import NAME_PATTERN
 from sweeprun.errors import EXIT_OK
-from sweeprun.params import NAME_PATTERN
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 _KEYWORDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}

@@ -46,7 +46,8 @@ def run(storage: str | None = None, host: str = "127.0.0.1", port: int = 13000) 
         ) from None
     if not 0 < port < 65536:
         raise SweepError(f"--port must be between 1 and 65535 (got {port})")
-    from sweeprun.storage import open_storage, resolve
+    from sweeprun.storage.open import open_storage
+    from sweeprun.storage.urls import resolve
 
     spec = resolve(storage, None)
     if spec.kind not in ("postgresql", "mysql", "sqlite"):

@@ -1,6 +1,6 @@
 """``sweeprun smoke SWEEP.yaml``: run a small covering set of configurations, for CI.
 
-The configurations come from :func:`sweeprun.smoke.plan_smoke`. They run as an ordinary
+The configurations come from :func:`sweeprun.smoke.plan.plan_smoke`. They run as an ordinary
 sweep (same launcher, same outcome rules) with: method random (only the queued
 configurations run), no early stopping, no target, no trial or time budget besides the
 number of configurations, no retries and no consecutive-failure stop; each trial gets
@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POLICY, SweepError
-from sweeprun.smoke_report import (
+from sweeprun.smoke.junit import (
     FAILED,
     NOT_RUN,
     PASSED,
@@ -36,8 +36,8 @@ from sweeprun.smoke_report import (
 if TYPE_CHECKING:
     import optuna
 
-    from sweeprun.config import SweepConfig
-    from sweeprun.smoke import SmokePlan
+    from sweeprun.config.models import SweepConfig
+    from sweeprun.smoke.plan import SmokePlan
 
 DEFAULT_JOBS = 2
 TAIL_LINES = 20
@@ -51,7 +51,7 @@ def _fmt_seconds(seconds: float) -> str:
 
 def smoke_timeout(cfg: SweepConfig) -> tuple[float, str]:
     """The per-trial timeout of a smoke run and where it came from."""
-    from sweeprun.smoke import DEFAULT_TIMEOUT
+    from sweeprun.smoke.plan import DEFAULT_TIMEOUT
 
     if cfg.smoke.timeout is not None:
         return cfg.smoke.timeout, "smoke.timeout"
@@ -62,7 +62,7 @@ def smoke_timeout(cfg: SweepConfig) -> tuple[float, str]:
 
 def smoke_config(cfg: SweepConfig) -> SweepConfig:
     """``cfg`` as a smoke run uses it: every queued configuration runs, nothing is pruned."""
-    from sweeprun.config import Budget, Failures
+    from sweeprun.config.models import Budget, Failures
 
     metric = cfg.metric.model_copy(update={"target": None}) if cfg.metric else None
     metrics = [m.model_copy(update={"target": None}) for m in cfg.metrics] if cfg.metrics else None
@@ -91,8 +91,8 @@ def run(
     json_out: bool = False,
 ) -> int:
     from sweeprun.commands.start import check_name, preview
-    from sweeprun.config import load_config
-    from sweeprun.smoke import DEFAULT_MAX_TRIALS, plan_smoke
+    from sweeprun.config.models import load_config
+    from sweeprun.smoke.plan import DEFAULT_MAX_TRIALS, plan_smoke
 
     if max_trials is not None and max_trials < 1:
         raise SweepError("--max-trials must be at least 1")
@@ -142,12 +142,12 @@ def _run(
     json_out: bool,
     warnings: list[str],
 ) -> int:
-    from sweeprun.display import make_display
-    from sweeprun.runner import run_agent
-    from sweeprun.smoke import describe_axes
-    from sweeprun.space import SearchSpace
-    from sweeprun.storage import classify
-    from sweeprun.study import create_or_resume
+    from sweeprun.run.agent import run_agent
+    from sweeprun.run.display import make_display
+    from sweeprun.smoke.plan import describe_axes
+    from sweeprun.space.distributions import SearchSpace
+    from sweeprun.storage.urls import classify
+    from sweeprun.sweep import create_or_resume
 
     spec = classify(storage) if storage else classify(str(Path(tmp or ".") / "smoke.log"))
     space = SearchSpace.from_params(cfg.parameters)

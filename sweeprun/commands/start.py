@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 from sweeprun.errors import SweepError
 
 if TYPE_CHECKING:
-    from sweeprun.config import SweepConfig
-    from sweeprun.display import Display
+    from sweeprun.config.models import SweepConfig
+    from sweeprun.run.display import Display
 
 
 def check_name(name: str) -> str:
@@ -37,11 +37,11 @@ def run(
     json_out: bool = False,
     quiet: bool = False,
 ) -> int:
-    from sweeprun.config import load_config, parse_duration
+    from sweeprun.config.models import load_config, parse_duration
 
     cfg = load_config(sweep)
     if not (quiet or json_out):
-        from sweeprun.lint import lint_config
+        from sweeprun.config.lint import lint_config
 
         for note in cfg.notes:
             print(note, file=sys.stderr)
@@ -61,12 +61,12 @@ def run(
     if dry_run:
         return dry_run_print(cfg, sweep_name, max_trials or 5, json_out)
 
-    from sweeprun import gpus as gpus_mod
-    from sweeprun.display import make_display
-    from sweeprun.runner import run_agent
-    from sweeprun.storage import resolve
-    from sweeprun.study import clear_stop, create_or_resume
-    from sweeprun.tracking import check_tracking
+    from sweeprun.config.tracking import check_tracking
+    from sweeprun.run import gpus as gpus_mod
+    from sweeprun.run.agent import run_agent
+    from sweeprun.run.display import make_display
+    from sweeprun.storage.urls import resolve
+    from sweeprun.sweep import clear_stop, create_or_resume
 
     preview(cfg, sweep_name, 1)  # a bad command template fails here, before anything runs
     check_tracking(cfg.tracking)
@@ -95,8 +95,8 @@ def first_points(cfg: SweepConfig, n: int) -> list[dict[str, Any]]:
     """The parameter values of the first ``n`` trials, from an in-memory study."""
     import optuna
 
-    from sweeprun.space import SearchSpace
-    from sweeprun.strategies import make_sampler
+    from sweeprun.search.samplers import make_sampler
+    from sweeprun.space.distributions import SearchSpace
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = SearchSpace.from_params(cfg.parameters)
@@ -113,7 +113,7 @@ def first_points(cfg: SweepConfig, n: int) -> list[dict[str, Any]]:
 
 def preview(cfg: SweepConfig, name: str, n: int) -> list[tuple[dict[str, Any], list[str]]]:
     """(values, argv) of the first ``n`` trials; raises the user errors a launch would."""
-    from sweeprun.prepare import prepare_trial
+    from sweeprun.run.request import prepare_trial
 
     out = []
     with tempfile.TemporaryDirectory(prefix="sweeprun-dry-") as tmp:
@@ -135,7 +135,7 @@ def dry_run_print(cfg: SweepConfig, name: str, n: int, json_out: bool) -> int:
 
 def explain_method(display: Display, cfg: SweepConfig) -> None:
     """Say what ``method: auto`` chose and warn where a choice will be slow."""
-    from sweeprun.strategies import GP_SLOW_TRIALS, budget_of, choose_auto, resolved_method
+    from sweeprun.search.samplers import GP_SLOW_TRIALS, budget_of, choose_auto, resolved_method
 
     if cfg.method == "auto":
         method, why = choose_auto(cfg)

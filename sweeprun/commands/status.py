@@ -6,7 +6,7 @@ from typing import Any
 
 
 def _best(best: dict[str, float] | None) -> str:
-    from sweeprun.results_table import cell
+    from sweeprun.results.table import cell
 
     if not best:
         return "-"
@@ -22,8 +22,8 @@ def _counts(c: dict[str, int]) -> str:
 
 
 def _overview(storage: str | None, json_out: bool) -> int:
-    from sweeprun.results_status import overview
-    from sweeprun.results_table import print_json, render
+    from sweeprun.results.status import overview
+    from sweeprun.results.table import print_json, render
 
     where, sweeps = overview(storage)
     if json_out:
@@ -63,7 +63,7 @@ def _overview(storage: str | None, json_out: bool) -> int:
 def _detail(d: dict[str, Any]) -> None:
     import shlex
 
-    from sweeprun.results_table import kv, render, seconds
+    from sweeprun.results.table import kv, render, seconds
 
     cfg = d["config"]
     budget = d["budget"]
@@ -95,7 +95,7 @@ def _detail(d: dict[str, Any]) -> None:
         pairs.insert(1, ("description", cfg["description"]))
     kv(pairs)
     if d["running"]:
-        from sweeprun.display import fmt_params
+        from sweeprun.run.display import fmt_params
 
         print()
         render(
@@ -124,9 +124,9 @@ def _detail(d: dict[str, Any]) -> None:
 def run(name: str | None = None, storage: str | None = None, json_out: bool = False) -> int:
     if name is None:
         return _overview(storage, json_out)
-    from sweeprun.results import SUMMARY_ATTRS, load
-    from sweeprun.results_status import detail
-    from sweeprun.results_table import print_json
+    from sweeprun.results.read import SUMMARY_ATTRS, load
+    from sweeprun.results.status import detail
+    from sweeprun.results.table import print_json
 
     loaded = load(storage, name, attrs=SUMMARY_ATTRS, intermediate=False, params=False, study=False)
     d = detail(loaded)

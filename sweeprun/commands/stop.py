@@ -26,9 +26,9 @@ def _running(sweep: Any) -> tuple[int, int]:
 
 
 def run(name: str, storage: str | None = None, now: bool = False) -> int:
-    from sweeprun.budget import STOP_ATTR
-    from sweeprun.results import storage_for_reading
-    from sweeprun.study import load_sweep, request_stop
+    from sweeprun.results.read import storage_for_reading
+    from sweeprun.run.budget import STOP_ATTR
+    from sweeprun.sweep import load_sweep, request_stop
 
     spec = storage_for_reading(storage)
     sweep = load_sweep(spec, name)

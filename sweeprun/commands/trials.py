@@ -15,8 +15,8 @@ def run(
 ) -> int:
     from datetime import datetime
 
-    from sweeprun.results import load, parse_states, row_of, sort_rows
-    from sweeprun.results_table import cell, print_json, render, seconds
+    from sweeprun.results.read import load, parse_states, row_of, sort_rows
+    from sweeprun.results.table import cell, print_json, render, seconds
 
     if limit is not None and limit < 1:
         raise SweepError("--limit must be at least 1")

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sweeprun.config import SweepConfig, iter_parameters, load_config
+from sweeprun.config.models import SweepConfig, iter_parameters, load_config
+from sweeprun.config.parameters import ParamSpec
 from sweeprun.errors import EXIT_OK
-from sweeprun.params import ParamSpec
 
 
 def run(files: list[Path], json_out: bool = False) -> int:
@@ -46,7 +46,7 @@ def describe(cfg: SweepConfig) -> dict[str, Any]:
 
 def search_space_size(parameters: Mapping[str, ParamSpec]) -> int | None:
     """Distinct configurations, or None when the space is continuous (imports no optuna)."""
-    from sweeprun.space import space_size
+    from sweeprun.space.distributions import space_size
 
     return space_size(parameters)
 

@@ -1,0 +1,1 @@
+"""The command line: one parser, one error boundary, dispatch to :mod:`sweeprun.commands`."""

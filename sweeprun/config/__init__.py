@@ -1,0 +1,1 @@
+"""sweep.yaml → frozen, typed models, with key-path errors and lint (never starts a process)."""

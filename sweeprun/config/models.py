@@ -1,0 +1,425 @@
+"""sweep.yaml as frozen pydantic models: a strict superset of W&B's sweep configuration.
+
+``load_config(path)`` reads a file (see :mod:`sweeprun.config.yamlread`) and validates it;
+``parse_config(data)`` validates data read back from storage. Both raise one
+:class:`~sweeprun.errors.ConfigError` listing every problem found, each at its key path
+(``parameters.lr.min``, ``metrics[1].goal``) with its line and a fix; the translation from
+pydantic's errors is at the end of this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from sweeprun.config.checks import _cross_problems, iter_parameters
+from sweeprun.config.parameters import (
+    NAME_PATTERN,
+    ParamSpec,
+    at_key,
+)
+from sweeprun.config.tracking import Tracking
+from sweeprun.config.types import (
+    EARLY_TERMINATE_OPTIONS,
+    METHODS,
+    METRIC_METHODS,
+    MULTI_OBJECTIVE_METHODS,
+    WANDB_ONLY_KEYS,
+    WRAPPER_OPTIONS,
+    Duration,
+    Int,
+    Number,
+    Resource,
+    TextMap,
+    _words,
+    parse_duration,
+)
+from sweeprun.errors import ConfigError, ConfigProblem, did_you_mean
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MetricSpec(_Model):
+    """The metric to optimize (W&B's ``metric``), or one of ``metrics``."""
+
+    name: str = Field(min_length=1, description="Name of the metric the program reports.")
+    goal: Literal["minimize", "maximize"] = Field("minimize", description="Direction.")
+    target: Number | None = Field(None, description="Stop the sweep once a trial reaches it.")
+    summary: Literal["best", "last"] = Field(
+        "best", description="Trial value: best value seen (W&B) or the last one reported."
+    )
+    impute: Literal["latest", "best", "worst"] | None = Field(
+        None, description="W&B only; accepted and ignored."
+    )
+    impute_while_running: Annotated[
+        Literal["latest", "best", "worst", "false"] | None,
+        BeforeValidator(lambda v: "false" if v is False else v),
+        WithJsonSchema({"enum": ["latest", "best", "worst", "false", False, None]}),
+    ] = Field(None, description="W&B only; accepted and ignored.")
+
+
+class EarlyTerminate(_Model):
+    """Early stopping: W&B ``hyperband`` or one of Optuna's pruners, with its options."""
+
+    type: Literal[
+        "hyperband", "median", "percentile", "asha", "successive_halving",
+        "threshold", "wilcoxon", "optuna_hyperband",
+    ] = Field(description="The pruning rule.")  # fmt: skip
+    min_iter: Int | None = Field(None, ge=1, description="hyperband: first step to prune at.")
+    max_iter: Int | None = Field(None, ge=1, description="hyperband: last step to prune at.")
+    s: Int | None = Field(None, ge=1, description="hyperband: number of brackets before max_iter.")
+    eta: Number | None = Field(None, gt=1, description="hyperband: keep the top 1/eta (3).")
+    strict: bool | None = Field(None, description="hyperband: W&B's strict rule (true).")
+    n_startup_trials: Int | None = Field(None, ge=0, description="Trials before pruning (5).")
+    n_warmup_steps: Int | None = Field(None, ge=0, description="Steps before pruning (0).")
+    interval_steps: Int | None = Field(None, ge=1, description="Check every N steps (1).")
+    n_min_trials: Int | None = Field(None, ge=1, description="Trials reporting a step (1).")
+    percentile: Number | None = Field(None, ge=0, le=100, description="percentile: 0..100.")
+    min_resource: Resource = Field(None, description="Minimum steps before a rung, or 'auto'.")
+    max_resource: Resource = Field(None, description="optuna_hyperband: max steps or 'auto'.")
+    reduction_factor: Int | None = Field(None, ge=2, description="Promotion ratio (>= 2).")
+    min_early_stopping_rate: Int | None = Field(None, ge=0, description="asha: rung offset.")
+    bootstrap_count: Int | None = Field(None, ge=0, description="Trials to fill a rung first.")
+    lower: Number | None = Field(None, description="threshold: prune below this.")
+    upper: Number | None = Field(None, description="threshold: prune above this.")
+    p_threshold: Number | None = Field(None, ge=0, le=1, description="wilcoxon: 0..1 (0.1).")
+    n_startup_steps: Int | None = Field(None, ge=0, description="wilcoxon: steps first (2).")
+    patience: Int | None = Field(None, ge=0, description="Wrap in PatientPruner: steps to wait.")
+    min_delta: Number | None = Field(None, ge=0, description="PatientPruner tolerance (0).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _options_of_type(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+            return data  # a type that is no text: the Literal check reports it
+        if data["type"] not in EARLY_TERMINATE_OPTIONS:
+            return data
+        kind = data["type"]
+        takes = (*EARLY_TERMINATE_OPTIONS[kind], *WRAPPER_OPTIONS)
+        problems = []
+        for key, value in data.items():
+            if key == "type" or key in takes or key not in cls.model_fields or value is None:
+                continue
+            owners = [t for t, opts in EARLY_TERMINATE_OPTIONS.items() if key in opts]
+            problems.append(
+                at_key(
+                    key,
+                    f"'{key}' is not an option of type '{kind}' (it is an option of "
+                    f"{', '.join(owners)}); '{kind}' takes: {', '.join(takes)}",
+                )
+            )
+        if problems:
+            raise ValueError("\n".join(problems))
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> EarlyTerminate:
+        t = self.type
+        if t == "hyperband" and self.min_iter is None and (self.max_iter is None or self.s is None):
+            raise ValueError("W&B hyperband needs `min_iter`, or both `max_iter` and `s`")
+        if t == "percentile" and self.percentile is None:
+            raise ValueError(at_key("percentile", "type 'percentile' needs `percentile` (0..100)"))
+        if t == "threshold":
+            if self.lower is None and self.upper is None:
+                raise ValueError("type 'threshold' needs `lower`, `upper` or both")
+            if self.lower is not None and self.upper is not None and self.lower > self.upper:
+                raise ValueError(at_key("lower", "lower must not be greater than upper"))
+        halving = t in {"asha", "successive_halving"}
+        if self.bootstrap_count and halving and not isinstance(self.min_resource, int):
+            raise ValueError(at_key("bootstrap_count", "needs an integer `min_resource`"))
+        band = t == "optuna_hyperband"
+        if self.bootstrap_count and band and not isinstance(self.max_resource, int):
+            raise ValueError(at_key("bootstrap_count", "needs an integer `max_resource`"))
+        lo, hi = self.min_resource, self.max_resource
+        if isinstance(lo, int) and isinstance(hi, int) and lo > hi:
+            raise ValueError(at_key("min_resource", "must not exceed max_resource"))
+        if self.min_delta is not None and self.patience is None:
+            raise ValueError(at_key("min_delta", "min_delta needs `patience`"))
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The options the user set: those of ``type`` plus ``patience``/``min_delta``.
+
+        For W&B ``hyperband`` the defaults ``eta: 3`` and ``strict: true`` are filled in.
+        """
+        keys = (*EARLY_TERMINATE_OPTIONS[self.type], *WRAPPER_OPTIONS)
+        out = {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+        if self.type == "hyperband":
+            out.setdefault("eta", 3.0)
+            out.setdefault("strict", True)
+        return out
+
+
+class Budget(_Model):
+    """When the sweep stops: a number of trials and/or a wall-clock time."""
+
+    trials: Int | None = Field(None, gt=0, description="Stop after this many trials.")
+    time: Duration | None = Field(None, gt=0, description="Stop starting trials after this.")
+    deadline: Duration | None = Field(
+        None, gt=0, description="Hard deadline: stop running trials too after this long."
+    )
+
+
+class TrialSettings(_Model):
+    """How each trial process runs."""
+
+    timeout: Duration | None = Field(None, gt=0, description="Kill a trial after this long.")
+    retries: Int = Field(0, ge=0, description="Re-run a failed trial this many times.")
+    kill_grace: Duration = Field(10.0, ge=0, description="SIGTERM → SIGKILL delay.")
+    env: TextMap = Field(default_factory=dict, description="Extra environment variables.")
+    cwd: str | None = Field(None, description="Working directory of each trial.")
+    heartbeat: Duration = Field(
+        10.0, gt=0, description="How often an agent renews the lease of its running trials."
+    )
+    lease_grace: Duration = Field(
+        60.0, gt=0, description="A running trial whose lease is this stale is failed and re-run."
+    )
+
+
+class Resources(_Model):
+    """Resources each trial takes."""
+
+    gpus_per_trial: Number = Field(0.0, ge=0, description="GPUs per trial; fractions share.")
+
+
+class Failures(_Model):
+    """Failure policy."""
+
+    max_consecutive: Int | None = Field(
+        5, ge=0, description="Stop after N failures in a row at the start (0/null: never)."
+    )
+
+
+class ReportSettings(_Model):
+    """Which stdout lines carry metrics (the client channel always does)."""
+
+    format: Literal["json", "kv", "regex"] = Field(
+        "json", description="json: JSON lines and name=value; kv: name=value; regex: pattern."
+    )
+    pattern: str | None = Field(None, description="regex with groups (?P<name>) (?P<value>).")
+
+    @model_validator(mode="after")
+    def _check(self) -> ReportSettings:
+        if self.format == "regex" and self.pattern is None:
+            raise ValueError(at_key("pattern", "`format: regex` needs a `pattern`"))
+        if self.pattern is None:
+            return self
+        if self.format != "regex":
+            raise ValueError(at_key("pattern", "`pattern` is used only with `format: regex`"))
+        try:
+            groups = re.compile(self.pattern).groupindex
+        except re.error as exc:
+            raise ValueError(at_key("pattern", f"not a valid regular expression: {exc}")) from None
+        missing = [g for g in ("name", "value") if g not in groups]
+        if missing:
+            raise ValueError(
+                at_key(
+                    "pattern",
+                    f"the pattern needs named groups {missing}, e.g. "
+                    r"'(?P<name>\w+)=(?P<value>\S+)'",
+                )
+            )
+        return self
+
+
+class SmokeSettings(_Model):
+    """`sweeprun smoke`: a short run over the search space."""
+
+    args: list[str] = Field(default_factory=list, description="Extra arguments for each trial.")
+    env: TextMap = Field(default_factory=dict, description="Extra environment variables.")
+    timeout: Duration | None = Field(None, gt=0, description="Per-trial timeout.")
+    max_trials: Int | None = Field(None, gt=0, description="Trials to run at most.")
+
+
+class SweepConfig(_Model):
+    """A whole sweep.yaml."""
+
+    program: str | None = Field(None, description="Training script to run.")
+    command: Annotated[list[str] | None, BeforeValidator(_words)] = Field(
+        None, min_length=1, description="argv template with macros such as ${args}."
+    )
+    method: str = Field(description="Search method.", json_schema_extra={"enum": list(METHODS)})
+    metric: MetricSpec | None = Field(None, description="The metric to optimize.")
+    metrics: list[MetricSpec] | None = Field(
+        None, min_length=2, description="Several metrics: multi-objective (Pareto front)."
+    )
+    parameters: dict[str, ParamSpec] = Field(description="The search space.")
+    early_terminate: EarlyTerminate | None = Field(None, description="Early stopping.")
+    run_cap: Int | None = Field(None, gt=0, description="Run at most this many trials.")
+    name: str | None = Field(None, description="Sweep name.")
+    description: str | None = Field(None, description="Free text.")
+    parallelism: Int | None = Field(None, ge=1, description="Trials run at once.")
+    seed: Int | None = Field(None, ge=0, description="Sampler seed.")
+    storage: str | None = Field(None, description="Storage URL or journal file.")
+    budget: Budget = Field(default_factory=Budget, description="Trial and time budget.")
+    trial: TrialSettings = Field(default_factory=TrialSettings, description="Per-trial settings.")
+    resources: Resources = Field(default_factory=Resources, description="Per-trial resources.")
+    baseline: list[dict[str, Any]] = Field(
+        default_factory=list, description="Parameter sets to run first (full or partial)."
+    )
+    failures: Failures = Field(default_factory=Failures, description="Failure policy.")
+    report: ReportSettings = Field(default_factory=ReportSettings, description="Metric lines.")
+    smoke: SmokeSettings = Field(default_factory=SmokeSettings, description="Smoke runs.")
+    sampler: dict[str, Any] | None = Field(None, description="Options for the sampler.")
+    tracking: Annotated[Tracking, BeforeValidator(lambda v: {} if v is None else v)] = Field(
+        default_factory=Tracking, description="MLflow logging and W&B run grouping."
+    )
+
+    _notes: tuple[str, ...] = PrivateAttr(default=())
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """One line per W&B-only key that was ignored."""
+        return self._notes
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _wandb_only(cls, data: Any, handler: ModelWrapValidatorHandler[SweepConfig]) -> Any:
+        if not isinstance(data, Mapping):
+            return handler(data)
+        data = dict(data)
+        notes = []
+        for key in WANDB_ONLY_KEYS:
+            if key in data:
+                del data[key]
+                notes.append(f"note: '{key}' is a W&B-only key; sweeprun ignores it")
+        model = handler(data)
+        model._notes = tuple(notes)
+        return model
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: Any) -> Any:
+        choices = ", ".join(METHODS)
+        if not isinstance(value, str):
+            raise ValueError(f"must be one of {choices}, got {value!r}")
+        if value == "custom":
+            raise ValueError(
+                "method 'custom' (W&B's custom scheduler) is not supported: sweeprun "
+                f"runs Optuna samplers directly; use one of {choices}"
+            )
+        if value not in METHODS:
+            hint = did_you_mean(value, METHODS)
+            raise ValueError(f"unknown method {value!r}: {hint + ' ' if hint else ''}"
+                             f"use one of {choices}")  # fmt: skip
+        return value
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parameter_names(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            if not value:
+                raise ValueError(
+                    "`parameters` is empty: add at least one, e.g. `lr: {min: 0.0001, max: 0.1}`"
+                )
+            bad = [
+                at_key(str(n), f"parameter name {n!r} is not valid: start with a letter or '_' "
+                               "and use only letters, digits, '_', '.' and '-'")
+                for n in value
+                if not isinstance(n, str) or not NAME_PATTERN.match(n)
+            ]  # fmt: skip
+            if bad:
+                raise ValueError("\n".join(bad))
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SweepConfig:
+        problems = list(_cross_problems(self))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+# ---- loading and error translation ---------------------------------------------------------
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep file; raises :class:`ConfigError` listing every problem."""
+    from sweeprun.config.yamlread import load_yaml
+
+    source = str(path)
+    try:
+        loaded = load_yaml(path)
+        return _validate(loaded.data, loaded.lines, source)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a validation bug must still not escape as a traceback
+        raise _internal(source, exc) from exc
+
+
+def parse_config(data: Mapping[str, Any], source: str = "<config>") -> SweepConfig:
+    """Validate already-parsed data (e.g. a config read back from storage)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(source, [ConfigProblem("", "the configuration must be a mapping")])
+    try:
+        return _validate(dict(data), {}, source)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise _internal(source, exc) from exc
+
+
+def _internal(source: str, exc: Exception) -> ConfigError:
+    return ConfigError(
+        source,
+        [
+            ConfigProblem(
+                "",
+                f"could not validate the file ({type(exc).__name__}: {exc})",
+                fix="this is a sweeprun bug: please report it with the file",
+            )
+        ],
+    )
+
+
+def _validate(data: dict[str, Any], lines: Mapping[tuple[str | int, ...], int], source: str
+              ) -> SweepConfig:  # fmt: skip
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as exc:
+        from sweeprun.config import explain as config_errors  # needs the models above
+
+        problems = config_errors.explain(exc, data, lines)
+    raise ConfigError(source, problems)
+
+
+__all__ = [
+    "EARLY_TERMINATE_OPTIONS",
+    "METHODS",
+    "METRIC_METHODS",
+    "MULTI_OBJECTIVE_METHODS",
+    "WANDB_ONLY_KEYS",
+    "WRAPPER_OPTIONS",
+    "Budget",
+    "ConfigError",
+    "ConfigProblem",
+    "EarlyTerminate",
+    "Failures",
+    "MetricSpec",
+    "ReportSettings",
+    "Resources",
+    "SmokeSettings",
+    "SweepConfig",
+    "TrialSettings",
+    "iter_parameters",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+]

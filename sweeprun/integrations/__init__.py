@@ -1,0 +1,1 @@
+"""Bridges to other tools: MLflow tracking, the W&B hook, framework callbacks."""

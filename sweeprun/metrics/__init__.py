@@ -1,0 +1,1 @@
+"""One metric grammar: lines a trial prints → metric events → a per-trial summary."""

@@ -1,0 +1,93 @@
+"""The per-trial end of metric parsing: the :class:`MetricEvent` values of one trial folded
+into a :class:`Summary` (best, last, count, last step, history per metric name), from which
+the value told to the study is read. :mod:`sweeprun.metrics.grammar` turns lines into the events
+(and, for floods, :mod:`sweeprun.metrics.bulk` fills the summary in bulk)."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sweeprun.metrics.grammar import Goal, MetricEvent, Mode
+
+
+@dataclass
+class MetricStats:
+    """Everything known about one metric of one trial."""
+
+    count: int = 0  # every value, finite or not
+    last: float | None = None  # last finite value
+    minimum: float | None = None
+    maximum: float | None = None
+    last_step: int | None = None
+    history: array[float] = field(default_factory=lambda: array("d"))  # finite values, in order
+
+    def best(self, goal: Goal) -> float | None:
+        return self.maximum if goal == "maximize" else self.minimum
+
+
+class Summary:
+    """Per metric name of one trial: best (W&B's rule: the extremum over the history, finite
+    values only), last finite value, count, last step and the history of finite values."""
+
+    def __init__(self) -> None:
+        self.metrics: dict[str, MetricStats] = {}
+
+    def add(self, event: MetricEvent) -> None:
+        stats = self.metrics.get(event.name)
+        if stats is None:
+            stats = self.metrics[event.name] = MetricStats()
+        stats.count += 1
+        stats.last_step = event.step
+        value = event.value
+        if not math.isfinite(value):
+            return
+        stats.last = value
+        stats.history.append(value)
+        if stats.minimum is None or value < stats.minimum:
+            stats.minimum = value
+        if stats.maximum is None or value > stats.maximum:
+            stats.maximum = value
+
+    def add_values(self, name: str, values: list[float], last_step: int | None) -> None:
+        """:meth:`add` of many values of one metric at once (the last one's step given)."""
+        if not values:
+            return
+        stats = self.metrics.get(name)
+        if stats is None:
+            stats = self.metrics[name] = MetricStats()
+        stats.count += len(values)
+        stats.last_step = last_step
+        finite = list(filter(math.isfinite, values))
+        if not finite:
+            return
+        stats.last = finite[-1]
+        low, high = min(finite), max(finite)
+        if stats.minimum is None or low < stats.minimum:
+            stats.minimum = low
+        if stats.maximum is None or high > stats.maximum:
+            stats.maximum = high
+        stats.history.extend(finite)
+
+    def add_many(self, events: Iterable[MetricEvent]) -> None:
+        for event in events:
+            self.add(event)
+
+    def get(self, name: str) -> MetricStats | None:
+        return self.metrics.get(name)
+
+    def seen(self, name: str) -> bool:
+        """True when at least one finite value of ``name`` was reported."""
+        stats = self.metrics.get(name)
+        return stats is not None and bool(stats.history)
+
+    def objective(self, name: str, goal: Goal, mode: Mode = "best") -> float | None:
+        """The value told to the study, or None when no finite value was reported."""
+        stats = self.metrics.get(name)
+        if stats is None:
+            return None
+        return stats.last if mode == "last" else stats.best(goal)

@@ -1,0 +1,1 @@
+"""Reading a sweep back: status, trials, best, export and the HTML report."""

@@ -1,0 +1,173 @@
+"""Run a loaded sweep with a local agent and turn the result into the summary and exit code.
+
+Shared by ``start`` and ``agent``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sweeprun.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POLICY, SweepError
+from sweeprun.storage.urls import sweeprun_dir
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweeprun.integrations.mlflow import MlflowTracker
+    from sweeprun.run.display import Display, Final
+    from sweeprun.run.scheduler import Controller, RunResult
+    from sweeprun.sweep import Sweep
+
+
+class StorageFailure(SweepError):
+    """The storage failed mid-sweep: the sweep ran but could not finish (exit 1)."""
+
+    exit_code = EXIT_POLICY
+
+
+def run_agent(
+    sweep: Sweep,
+    display: Display,
+    *,
+    jobs: int,
+    cap: int | None = None,
+    count: int | None = None,
+    time_budget: float | None = None,
+    gpus: list[str] | None = None,
+    extra_args: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+    trial_timeout: float | None = None,
+    track: bool = True,
+) -> int:
+    from sweeprun.run.scheduler import Controller
+
+    ctl = Controller(
+        sweep,
+        display,
+        jobs=jobs,
+        cap=cap,
+        count=count,
+        time_budget=time_budget,
+        gpus=gpus,
+        root=sweeprun_dir(),
+        extra_args=extra_args,
+        extra_env=extra_env,
+        trial_timeout=trial_timeout,
+    )
+    tracker = start_tracking(sweep, ctl) if track else None
+    try:
+        result = ctl.run()
+    except OSError as exc:  # the storage's disk is full, read-only, gone ...
+        raise StorageFailure(
+            f"cannot write to the storage {sweep.storage.display}: "
+            f"{exc.strerror or exc}; the running trials were stopped and everything recorded "
+            "before is kept\n    fix: free the disk or fix the storage, then run the same "
+            "command again to resume"
+        ) from None
+    finally:
+        if tracker is not None:
+            for note in finish_tracking(sweep, ctl, tracker):
+                display.note(note)
+        display.close()
+    final = summarize(sweep, result)
+    display.summary(final)
+    return final.exit_code
+
+
+def start_tracking(sweep: Sweep, ctl: Controller) -> MlflowTracker | None:
+    """Log each trial the controller finishes to MLflow (``tracking.mlflow``), after
+    catching up the sweep's finished trials that are not there yet."""
+    block = sweep.config.tracking.mlflow
+    if block is None:
+        return None
+    from sweeprun.integrations.mlflow import MlflowTracker
+    from sweeprun.results.read import objectives_of
+
+    objectives = [o.name for o in objectives_of(sweep.config)]
+    tracker = MlflowTracker(block, sweep.name, objectives)
+    tracker.catch_up(sweep.study.get_trials(deepcopy=False), owner=ctl.owner)
+    storage = sweep.study._storage
+    ctl.on_finished.append(lambda trial_id: tracker.finished(storage.get_trial(trial_id)))
+    return tracker
+
+
+def finish_tracking(sweep: Sweep, ctl: Controller, tracker: MlflowTracker) -> list[str]:
+    try:
+        trials = sweep.study.get_trials(deepcopy=False)
+    except Exception:  # the storage failed: what this run logged is still flushed below
+        trials = []
+    tracker.catch_up(trials, owner=ctl.owner)
+    return tracker.close()
+
+
+def best_trials(sweep: Sweep, limit: int = 1) -> list[optuna.trial.FrozenTrial]:
+    from optuna.trial import TrialState
+
+    cfg = sweep.config
+    study = sweep.study
+    if not (cfg.metric or cfg.metrics):
+        return []
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return []
+    if cfg.metrics:
+        return list(study.best_trials)
+    sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0
+    return sorted(complete, key=lambda t: sign * t.values[0])[:limit]
+
+
+def describe_trial(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {
+        "number": t.number,
+        "values": list(t.values or []),
+        "params": t.user_attrs.get("sweeprun.params", t.params),
+        "argv": t.user_attrs.get("sweeprun.argv"),
+    }
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+def summarize(sweep: Sweep, result: RunResult) -> Final:
+    from sweeprun.results.read import baseline_improvement, describe_improvement, objectives_of
+    from sweeprun.run.display import Final
+
+    counts = state_counts(sweep.study)
+    final = Final(
+        sweep=sweep.name,
+        storage=sweep.storage.display,
+        counts=counts,
+        best=[describe_trial(t) for t in best_trials(sweep)],
+        note=result.policy_failure or result.stop_note,
+    )
+    objectives = objectives_of(sweep.config)
+    imp = baseline_improvement(sweep.study.get_trials(deepcopy=False), objectives)
+    if imp:
+        goals = {o.name: o.goal for o in objectives}
+        final.extra["vs baseline"] = "; ".join(
+            describe_improvement(name, v, goals[name]) for name, v in imp.items()
+        )
+    if result.interrupted:
+        final.exit_code = EXIT_INTERRUPTED
+        final.note = "interrupted; run the same command again to resume"
+    elif result.policy_failure:
+        final.exit_code = EXIT_POLICY
+    elif _counted_failures(sweep) and not counts.get("COMPLETE", 0) and not counts.get("PRUNED", 0):
+        final.exit_code = EXIT_POLICY
+        final.note = "every trial failed; see `sweeprun logs` or the trial logs under .sweeprun/"
+    else:
+        final.exit_code = EXIT_OK
+    return final
+
+
+def _counted_failures(sweep: Sweep) -> int:
+    from optuna.trial import TrialState
+
+    from sweeprun.run.budget import is_counted
+
+    failed = sweep.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+    return sum(1 for t in failed if is_counted(t))

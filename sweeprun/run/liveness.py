@@ -1,0 +1,98 @@
+"""Keep running trials visibly alive, so that other agents can tell a dead agent's trials.
+
+* RDB storages (PostgreSQL, MySQL, SQLite): Optuna's heartbeat — ``record_heartbeat`` for each
+  running trial at launch and every ``trial.heartbeat`` seconds; any agent fails and re-queues
+  the trials Optuna's heartbeat table shows stale (the same query ``fail_stale_trials`` uses).
+* Journal file, Redis and gRPC storages: a lease — the attribute ``sweeprun.lease`` holds the
+  wall-clock time until which the trial is known alive, renewed every ``trial.heartbeat``
+  seconds to ``now + trial.lease_grace``; any agent fails and re-queues trials whose lease ran
+  out (see :mod:`sweeprun.run.recovery`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sweeprun.storage.writer import set_user_attrs
+
+if TYPE_CHECKING:
+    import optuna
+
+LEASE_ATTR = "sweeprun.lease"
+
+
+def rdb_backend(study: optuna.Study) -> Any | None:
+    """The RDBStorage behind a study (Optuna wraps it in a cache), or None."""
+    from optuna.storages import RDBStorage
+
+    storage: Any = study._storage
+    backend = getattr(storage, "_backend", storage)
+    return backend if isinstance(backend, RDBStorage) else None
+
+
+def enable_rdb_heartbeat(study: optuna.Study, interval: float, grace: float) -> Any | None:
+    """Turn Optuna's heartbeat on for an RDB storage and return it; None for other storages.
+
+    Stale trials are then found with the storage's own query and failed by
+    :func:`sweeprun.run.recovery.recover_orphans`, which records the reason before failing them
+    (Optuna's ``fail_stale_trials`` fails first, after which no attribute can be written)."""
+    backend = rdb_backend(study)
+    if backend is None:
+        return None
+    backend.heartbeat_interval = max(1, round(interval))
+    backend.grace_period = max(int(grace), backend.heartbeat_interval + 1)
+    return heartbeat_target(study)
+
+
+def heartbeat_target(study: optuna.Study) -> Any | None:
+    """Where heartbeat calls go: the study's own storage when it speaks the heartbeat protocol
+    (so the outage-retrying wrapper covers them), else the RDB storage itself."""
+    from optuna.storages._heartbeat import BaseHeartbeat
+
+    backend = rdb_backend(study)
+    if backend is None:
+        return None
+    outer = study._storage
+    return outer if isinstance(outer, BaseHeartbeat) else backend
+
+
+class Keeper(threading.Thread):
+    """Renews heartbeats (RDB) or leases (other storages) of this agent's running trials."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        running_ids: Callable[[], list[int]],
+        interval: float,
+        grace: float,
+    ) -> None:
+        super().__init__(name="sweeprun-liveness", daemon=True)
+        self.study = study
+        self.running_ids = running_ids
+        self.interval = interval
+        self.grace = grace
+        self.rdb = heartbeat_target(study)
+        self._stop_event = threading.Event()
+        self.errors = 0
+
+    def beat(self) -> None:
+        ids = self.running_ids()
+        storage = self.study._storage
+        for tid in ids:
+            try:
+                if self.rdb is not None:
+                    self.rdb.record_heartbeat(tid)
+                else:
+                    set_user_attrs(storage, tid, {LEASE_ATTR: time.time() + self.grace})
+            except Exception:  # the trial finished meanwhile, or the storage blinked
+                self.errors += 1
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            self.beat()
+
+    def stop(self) -> None:
+        self._stop_event.set()

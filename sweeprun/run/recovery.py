@@ -1,0 +1,168 @@
+"""No trial stays RUNNING forever: find trials whose agent died and re-queue them.
+
+Each trial records its owner (``sweeprun.owner``: host, pid and the process start time, so a
+reused pid is not mistaken for the owner) and stays alive through a heartbeat or lease
+(:mod:`sweeprun.run.liveness`). Any agent, at start and then every heartbeat, fails a RUNNING trial
+as ``orphaned`` when its owner is a dead process on this host, or its lease / heartbeat ran out;
+it stops what is left of the trial's process group on this host and re-queues the parameters.
+Orphaned trials do not count toward the budget. When two agents reap the same trial at once,
+the storage lets only one of them mark it failed, and only that one re-queues it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from sweeprun.run.liveness import LEASE_ATTR
+from sweeprun.storage.writer import set_user_attrs
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweeprun.space.distributions import SearchSpace
+
+HOST = socket.gethostname()
+ORPHANED = "orphaned"
+
+
+def _start_time(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = data.rpartition(")")[2].split()
+    if fields and fields[0] in ("Z", "X"):
+        return None  # a zombie is dead
+    return fields[19]
+
+
+def owner_tag() -> dict[str, Any]:
+    pid = os.getpid()
+    return {"host": HOST, "pid": pid, "start": _start_time(pid)}
+
+
+def owner_alive(owner: dict[str, Any]) -> bool:
+    pid = int(owner.get("pid", 0))
+    if pid <= 0:
+        return False
+    start = _start_time(pid)
+    if start is None:
+        return False
+    return owner.get("start") in (None, start)
+
+
+def _child_belongs(pid: int, sweep: str, number: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            env = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return f"SWEEPRUN_SWEEP={sweep}".encode() in env and f"SWEEPRUN_TRIAL={number}".encode() in env
+
+
+def _group_of_trial(pgid: int, sweep: str, number: int) -> bool:
+    """Whether a live process of group ``pgid`` is this trial's child or grandchild (the child
+    itself may have exited while its grandchildren live on)."""
+    from sweeprun.run.process.child import group_members
+
+    members = group_members(pgid) or []
+    return any(_child_belongs(pid, sweep, number) for pid in members)
+
+
+def kill_leftover_group(pid: int, sweep: str, number: int, grace: float = 3.0) -> None:
+    """Stop what is left of an orphaned trial's process group on this host."""
+    if not _group_of_trial(pid, sweep, number):
+        return
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            if not _group_of_trial(pid, sweep, number):
+                return
+            time.sleep(0.05)
+
+
+def is_orphan(trial: optuna.trial.FrozenTrial, lease_grace: float, now: float) -> bool:
+    """Whether a RUNNING trial's agent is gone (dead here, or its lease ran out)."""
+    attrs = trial.user_attrs
+    owner = attrs.get("sweeprun.owner")
+    if owner is not None and owner.get("host") == HOST:
+        return not owner_alive(owner)
+    lease = attrs.get(LEASE_ATTR)
+    if lease is not None:
+        return now > float(lease)
+    started = trial.datetime_start
+    if started is None:
+        return False
+    if started.tzinfo is None:
+        started = started.astimezone()
+    return now > started.timestamp() + lease_grace
+
+
+def recover_orphans(
+    study: optuna.Study, space: SearchSpace, lease_grace: float, *, rdb: Any | None = None
+) -> int:
+    """Fail and re-queue trials whose agent is gone; return how many this agent reaped.
+
+    With ``rdb`` (an RDBStorage with the heartbeat on), other hosts' trials are judged by
+    Optuna's heartbeat table (the stale ids ``fail_stale_trials`` would fail), this host's by
+    their owner's pid, and a trial with no owner yet by its start time."""
+    from optuna.trial import TrialState
+
+    stale: set[int] = set(rdb._get_stale_trial_ids(study._study_id)) if rdb is not None else set()
+    now = time.time()
+    count = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = t.user_attrs.get("sweeprun.owner")
+        foreign = owner is not None and owner.get("host") != HOST
+        if rdb is not None and foreign:
+            orphan = t._trial_id in stale
+        else:
+            orphan = is_orphan(t, lease_grace, now)
+        if orphan and reap(study, space, t):
+            count += 1
+    return count
+
+
+def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -> bool:
+    from optuna.trial import TrialState
+
+    pid = t.user_attrs.get("sweeprun.pid")
+    owner = t.user_attrs.get("sweeprun.owner") or {}
+    if pid and owner.get("host") == HOST:
+        kill_leftover_group(int(pid), study.study_name, t.number)
+    storage = study._storage
+    try:
+        set_user_attrs(
+            storage, t._trial_id, {"sweeprun.counted": False, "sweeprun.reason": ORPHANED}
+        )
+        if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+            return False
+    except (RuntimeError, KeyError):  # finished or reaped meanwhile by another agent
+        return False
+    requeue(study, space, t)
+    return True
+
+
+def requeue(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -> None:
+    values = t.user_attrs.get("sweeprun.params")
+    if values is not None:
+        params = space.from_values(values)
+    else:  # killed before its launch record: a queued trial's parameters are in fixed_params
+        params = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
+    attrs: dict[str, Any] = {
+        "sweeprun.retry_of": t.number,
+        "sweeprun.attempt": int(t.user_attrs.get("sweeprun.attempt", 1)),
+    }
+    for key in ("sweeprun.grid_index", "sweeprun.baseline", "sweeprun.smoke_case"):
+        if key in t.user_attrs:
+            attrs[key] = t.user_attrs[key]
+    study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)

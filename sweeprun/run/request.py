@@ -1,0 +1,114 @@
+"""Turn one trial's parameter values into a :class:`TrialRequest`: argv, env, cwd, files.
+
+Per-trial files live in ``<sweeprun dir>/<sweep>/trial-<n>/``: ``stdout.log``, ``stderr.log``,
+``metrics.jsonl`` (the client channel), ``params.json`` and W&B's ``config-<run>.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweeprun.config.tracking import wandb_env
+from sweeprun.run.argv import (
+    args_json_text,
+    build_argv,
+    trial_env,
+    uses_args_json_file,
+    wandb_config_yaml,
+)
+from sweeprun.run.process.child import TrialRequest
+
+if TYPE_CHECKING:
+    from sweeprun.config.models import SweepConfig
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def safe_name(name: str) -> str:
+    """A sweep name as a single, harmless directory name (no ``/``, ``..``, NUL; bounded)."""
+    cleaned = _UNSAFE.sub("_", name).strip(".") or "sweep"
+    if len(cleaned) > 100:
+        import hashlib
+
+        cleaned = cleaned[:80] + "-" + hashlib.sha1(name.encode()).hexdigest()[:12]
+    return cleaned
+
+
+@dataclass(frozen=True)
+class Prepared:
+    request: TrialRequest
+    trial_dir: Path
+    run_id: str
+
+
+def _private_write(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def prepare_trial(
+    cfg: SweepConfig,
+    *,
+    sweep: str,
+    number: int,
+    values: dict[str, Any],
+    root: Path,
+    cuda_devices: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    extra_args: list[str] | None = None,
+    timeout: float | None = None,
+) -> Prepared:
+    trial_dir = root / safe_name(sweep) / f"trial-{number:05d}"
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    run_id = secrets.token_hex(4)
+    param_path = trial_dir / f"config-{run_id}.yaml"
+    _private_write(param_path, wandb_config_yaml(values))
+    json_path = trial_dir / "params.json"
+    if uses_args_json_file(cfg.command):
+        _private_write(json_path, args_json_text(values))
+    env_extra = {**wandb_env(cfg.tracking, sweep, os.environ), **cfg.trial.env}
+    if extra_env:
+        env_extra.update(extra_env)
+    env = trial_env(
+        os.environ,
+        sweep=sweep,
+        trial_number=number,
+        trial_dir=str(trial_dir),
+        params=values,
+        run_id=run_id,
+        param_path=str(param_path),
+        extra=env_extra,
+        cuda_devices=cuda_devices,
+    )
+    argv = build_argv(
+        cfg.command,
+        values,
+        program=cfg.program,
+        interpreter=sys.executable,
+        environ=env,
+        args_json_file=str(json_path),
+    )
+    if extra_args:
+        argv = [*argv, *extra_args]
+    request = TrialRequest(
+        argv=tuple(argv),
+        env=env,
+        cwd=cfg.trial.cwd or os.getcwd(),
+        stdout_path=trial_dir / "stdout.log",
+        stderr_path=trial_dir / "stderr.log",
+        timeout=timeout if timeout is not None else cfg.trial.timeout,
+        kill_grace=cfg.trial.kill_grace,
+    )
+    return Prepared(request, trial_dir, run_id)
+
+
+def params_json(values: dict[str, Any]) -> str:
+    return json.dumps(values, sort_keys=True, default=str)

@@ -1,0 +1,122 @@
+"""Stopping a sweep's agent: signals, `sweeprun stop`, the hard deadline, and draining.
+
+* First Ctrl-C (SIGINT) with trials running: launching stops, running trials finish. A second
+  one, or SIGTERM / SIGHUP: every running trial is stopped (``interrupted``, re-queued).
+* ``sweeprun stop NAME`` (a study attribute, read with the budget's refresh): launching stops;
+  with ``--now`` the running trials are stopped too.
+* ``budget.deadline``: launching stops and running trials are stopped.
+* After an error: :meth:`Stopping._drain_exits` waits until every child is gone, recording what
+  can still be recorded.
+
+A mixin of :class:`sweeprun.run.scheduler.Controller`, which owns the state named below.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from sweeprun.run.verdict import DEADLINE, INTERRUPTED, STOPPED
+
+if TYPE_CHECKING:
+    from sweeprun.config.models import SweepConfig
+    from sweeprun.run.budget import Budget
+    from sweeprun.run.display import Display
+    from sweeprun.run.process.child import ChildOutcome
+    from sweeprun.run.trial import EventQueue, Running, RunResult
+
+
+class Stopping:
+    cfg: SweepConfig
+    display: Display
+    budget: Budget
+    events: EventQueue
+    running: dict[int, Running]
+    result: RunResult
+    draining: bool
+    hard_deadline: float | None
+    _interrupts: int
+
+    def _on_exit(self, run: Running, outcome: ChildOutcome) -> None:
+        raise NotImplementedError
+
+    def _check_stop(self) -> bool:
+        """Honour `sweeprun stop NAME` (graceful) and `sweeprun stop NAME --now`."""
+        stop = self.budget.stop_request
+        if stop is None:
+            return False
+        if not self.result.stopped:
+            self.result.stopped = True
+            self._stop_launching("stopped by `sweeprun stop`")
+            self.draining = True
+        if stop == "now" and any(r.stop_reason is None for r in self.running.values()):
+            self._stop_all(STOPPED)
+        return True
+
+    def _check_deadline(self) -> None:
+        if self.hard_deadline is None or time.monotonic() < self.hard_deadline:
+            return
+        if not self.draining or any(r.stop_reason is None for r in self.running.values()):
+            self._stop_launching("budget.deadline reached")
+            self._stop_all(DEADLINE)
+
+    def _stop_launching(self, note: str) -> None:
+        if self.result.stop_note is None:
+            self.result.stop_note = note
+            if self.running:
+                self.display.note(f"{note}; waiting for {len(self.running)} running trial(s)")
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            old[sig] = signal.signal(sig, self._on_signal)
+        return old
+
+    def _restore_signals(self, old: dict[int, Any]) -> None:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.result.interrupted = True
+        self._interrupts += 1
+        if signum == signal.SIGINT and self._interrupts == 1 and self.running:
+            self.draining = True
+            self.display.note(
+                f"interrupted: launching stopped; waiting for {len(self.running)} running "
+                "trial(s) to finish (Ctrl-C again to stop them)"
+            )
+            return
+        self.draining = True
+        if self.running:
+            self.display.note(f"stopping {len(self.running)} running trial(s)")
+        self._stop_all(INTERRUPTED)
+
+    def _stop_all(self, reason: str) -> None:
+        self.draining = True
+        for run in self.running.values():
+            if run.stop_reason is None or run.stop_reason == "pruned":
+                run.stop_reason = reason if run.stop_reason is None else run.stop_reason
+                run.child.stop(reason)
+
+    def _drain_exits(self, timeout: float) -> None:
+        """After an error: wait until every child is gone (the kill ladder needs this process
+        alive), recording what can still be recorded."""
+        end = time.monotonic() + timeout + self.cfg.trial.kill_grace
+        while self.running and time.monotonic() < end:
+            try:
+                kind, number, payload = self.events.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            run = self.running.get(number)
+            if run is None or kind != "x":
+                continue
+            try:
+                self._on_exit(run, payload)
+            except Exception:  # the storage itself may be what failed
+                self.running.pop(number, None)

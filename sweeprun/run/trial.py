@@ -1,0 +1,205 @@
+"""One running trial as the controller sees it, and the records written when it starts and
+ends: its attributes, the intermediate-value rate limit, telling the study, re-queueing."""
+
+from __future__ import annotations
+
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sweeprun.run.liveness import LEASE_ATTR
+from sweeprun.run.verdict import COMPLETE, FAIL, PRUNED, Verdict
+from sweeprun.storage.writer import flush_held, held_state_write
+
+if TYPE_CHECKING:
+    import optuna
+
+    from sweeprun.config.models import SweepConfig
+    from sweeprun.metrics.grammar import MetricParser, Summary
+    from sweeprun.run.process.child import Child, ChildOutcome
+    from sweeprun.space.distributions import SearchSpace
+
+# Intermediate values: every one is written to the storage, except from a program that floods
+# them: after a burst of REPORT_BURST, at most REPORT_RATE per second per trial (the newest
+# value is always written when the trial ends). The full history stays in the trial's logs.
+REPORT_BURST = 500.0
+REPORT_RATE = 50.0
+HOST = socket.gethostname()
+
+Event = tuple[str, int, Any]
+
+
+@dataclass
+class Running:
+    trial: optuna.Trial
+    number: int
+    values: dict[str, Any]
+    child: Child
+    summary: Summary
+    gpus: list[str]
+    attempt: int
+    grid_index: int | None
+    slot: int = 0
+    started: float = field(default_factory=time.monotonic)
+    last_report: float = field(default_factory=time.monotonic)
+    tokens: float = REPORT_BURST
+    pending: tuple[float, int] | None = None
+    reported_steps: set[int] = field(default_factory=set)
+    buffer: list[tuple[int, float]] = field(default_factory=list)  # unwritten, no pruner
+    buffered_at: float = 0.0
+    stop_reason: str | None = None
+
+
+@dataclass
+class RunResult:
+    launched: int = 0
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    stopped: bool = False
+    policy_failure: str | None = None
+    stop_note: str | None = None
+
+
+def take_token(run: Running) -> bool:
+    """Token bucket: bursts of REPORT_BURST, then REPORT_RATE writes per second."""
+    now = time.monotonic()
+    run.tokens = min(REPORT_BURST, run.tokens + (now - run.last_report) * REPORT_RATE)
+    run.last_report = now
+    if run.tokens >= 1.0:
+        run.tokens -= 1.0
+        return True
+    return False
+
+
+def child_callbacks(
+    parser: MetricParser,
+    put: Callable[[Event], None],
+    number: int,
+    summary: Summary,
+    keep: str | None,
+) -> tuple[Callable[[str, list[str]], None], Callable[[ChildOutcome], None]]:
+    """Callbacks for the launcher's parser thread: parse metric lines there (off the main
+    thread) into ``summary``, every value; queue only the events of metric ``keep`` that the
+    rate limit can let through (the first REPORT_BURST of a batch and its last); queue the exit."""
+    lock = threading.Lock()  # stdout and the report channel share the parser's step counters
+
+    def on_lines(stream: str, lines: list[str]) -> None:
+        if stream == "stderr":
+            return
+        with lock:
+            fold = parser.fold_reports if stream == "report" else parser.fold
+            evs = fold(lines, summary, keep, int(REPORT_BURST))
+        if evs:
+            put(("m", number, evs))
+
+    def on_exit(outcome: ChildOutcome) -> None:
+        put(("x", number, outcome))
+
+    return on_lines, on_exit
+
+
+def sampler_info(cfg: SweepConfig, study: optuna.Study) -> dict[str, Any]:
+    """What drew the parameters (the attribute ``sweeprun.sampler`` of every trial)."""
+    import optuna
+
+    from sweeprun import __version__
+
+    return {
+        "method": cfg.method,
+        "sampler": type(study.sampler).__name__,
+        "seed": cfg.seed,
+        "sweeprun": __version__,
+        "optuna": optuna.__version__,
+    }
+
+
+def launch_attrs(
+    *,
+    owner: dict[str, Any],
+    values: dict[str, Any],
+    argv: list[str],
+    log_dir: str,
+    sampler: dict[str, Any],
+    lease: float,
+    pid: int | None,
+) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "sweeprun.owner": owner,
+        "sweeprun.params": values,
+        "sweeprun.argv": argv,
+        "sweeprun.log_dir": log_dir,
+        "sweeprun.host": HOST,
+        "sweeprun.sampler": sampler,
+        LEASE_ATTR: lease,
+    }
+    if pid is not None:
+        attrs["sweeprun.pid"] = pid
+    return attrs
+
+
+def end_attrs(outcome: ChildOutcome, verdict: Verdict, counted: bool) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "sweeprun.exit_code": outcome.returncode,
+        "sweeprun.duration": round(outcome.duration, 3),
+        "sweeprun.counted": counted,
+    }
+    if verdict.reason and verdict.state != PRUNED:
+        attrs["sweeprun.reason"] = verdict.reason
+        attrs["sweeprun.tail"] = list(outcome.tail)
+    return attrs
+
+
+def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | None:
+    """Record the verdict; the error text when the storage refuses (e.g. already reaped).
+    Records held for this append or transaction (the end attributes) are written in any case."""
+    from optuna.study._tell import _tell_with_warning
+    from optuna.trial import TrialState
+
+    from sweeprun.storage.retrying import RetryingStorage
+
+    state = {
+        COMPLETE: TrialState.COMPLETE,
+        PRUNED: TrialState.PRUNED,
+        FAIL: TrialState.FAIL,
+    }[verdict.state]
+    storage = study._storage
+    if isinstance(storage, RetryingStorage) and verdict.state != PRUNED:
+        # tell reads the trial back: this process wrote it all along (RDB: a read of six
+        # statements saved). A trial reaped meanwhile is refused by the state write instead.
+        storage.expect(trial._cached_frozen_trial)
+    try:  # study.tell without the deep copy of the trial it returns (which we never use)
+        # RDB: the end attributes go out with the state (a pruned trial is read first)
+        with held_state_write(storage, now=verdict.state == PRUNED):
+            if verdict.state == COMPLETE:
+                assert verdict.values is not None
+                _tell_with_warning(study, trial, verdict.values)
+            else:
+                _tell_with_warning(study, trial, state=state)
+    except (RuntimeError, ValueError) as exc:
+        return str(exc)
+    finally:
+        flush_held(study._storage)
+    return None
+
+
+def requeue_run(study: optuna.Study, space: SearchSpace, run: Running, verdict: Verdict) -> None:
+    """Queue the same parameters again (a retry, or an interrupted/orphaned trial)."""
+    attrs: dict[str, Any] = {
+        "sweeprun.retry_of": run.number,
+        "sweeprun.attempt": run.attempt + (0 if verdict.requeue else 1),
+    }
+    if run.grid_index is not None:
+        attrs["sweeprun.grid_index"] = run.grid_index
+    for key in ("sweeprun.baseline", "sweeprun.smoke_case"):
+        if key in run.trial.user_attrs:
+            attrs[key] = run.trial.user_attrs[key]
+    study.enqueue_trial(space.from_values(run.values), user_attrs=attrs, skip_if_exists=False)
+
+
+EventQueue = queue.Queue[Event]

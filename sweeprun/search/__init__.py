@@ -1,0 +1,1 @@
+"""Search strategies: Optuna samplers and pruners, W&B's hyperband."""

@@ -1,0 +1,1 @@
+"""CI smoke sweeps: which configurations to try, and their JUnit/step-summary reports."""

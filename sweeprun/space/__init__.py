@@ -1,0 +1,1 @@
+"""Parameter specs ↔ Optuna distributions; grid points by index."""

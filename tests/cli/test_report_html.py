@@ -1,0 +1,150 @@
+"""``sweeprun report``: a self-contained HTML file whose plots really render (headless Chromium)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES, hiding_env, run_cli
+from tests.distributed.test_results_cli import make_sweeps
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    pytest.importorskip("plotly", reason="plotly (the [plots] extra) is not installed")
+    root = tmp_path_factory.mktemp("report")
+    storage = str(root / "journal.log")
+    make_sweeps(root, storage)
+    out = {}
+    for name in ("rgrid", "rmulti"):
+        path = root / f"{name}.html"
+        res = run_cli("report", name, "--storage", storage, "-o", str(path)).assert_success()
+        assert f"wrote {path} (" in res.stdout
+        out[name] = path
+    return out
+
+
+def titles(page: str) -> list[str]:
+    return re.findall(r'<section class="card[^"]*"><h2>([^<]+)</h2>', page)
+
+
+def test_report_is_self_contained(reports: dict[str, Path]) -> None:
+    page = reports["rgrid"].read_text()
+    assert "<script src=" not in page and 'src="http' not in page  # nothing fetched
+    from plotly.offline import get_plotlyjs
+
+    assert page.count(get_plotlyjs()[:300]) == 1  # plotly.js inlined exactly once
+    assert page.count('class="plotly-graph-div"') == 7
+    assert titles(page) == [
+        "Optimization history",
+        "Learning curves (pruned trials included)",
+        "Parallel coordinates",
+        "Parameter importances",
+        "Contour: x × y",
+        "Slice",
+        "Timeline",
+    ]
+    # the summary: counts, the best trial and the command that reproduces it
+    assert '<div class="n ok">8</div><div class="l">complete</div>' in page
+    assert "<b>trial 5</b>: loss = 0.433333" in page
+    assert "results_train.py --x=0.5 --y=1</pre>" in page
+    assert "loss: 0.433333 (trial 5) vs baseline 0.783333 (trial 0): 0.35 lower" in page
+
+
+def test_report_multi_objective(reports: dict[str, Path]) -> None:
+    page = reports["rmulti"].read_text()
+    t = titles(page)
+    assert t[:3] == ["Pareto front", "Optimization history: acc", "Optimization history: latency"]
+    assert "Timeline" in t and "Learning curves (pruned trials included)" not in t
+
+
+def test_report_notes_instead_of_failing(tmp_path: Path) -> None:
+    pytest.importorskip("plotly")
+    from tests.distributed.test_results_cli import _fake_sweep
+
+    storage = str(tmp_path / "j.log")
+    _fake_sweep(storage, "onefail", host="h", log_dir="/nowhere")
+    out = tmp_path / "r.html"
+    run_cli("report", "onefail", "--storage", storage, "-o", str(out)).assert_success()
+    page = out.read_text()
+    assert "needs at least 2 complete trials and 1 searched parameter" in page
+    assert "no complete trial yet" in page
+
+
+def test_report_without_plotly(tmp_path: Path) -> None:
+    # a sitecustomize that hides plotly, as if the extra were not installed
+    env = hiding_env(tmp_path, "plotly")
+    res = run_cli("report", "x", "-o", str(tmp_path / "r.html"), env=env).assert_code(2)
+    assert "the HTML report needs plotly" in res.stderr
+    assert "pip install 'sweeprun[plots]'" in res.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_report_empty_and_unknown(tmp_path: Path) -> None:
+    pytest.importorskip("plotly")
+    res = run_cli("report", "nope", "-o", str(tmp_path / "r.html")).assert_code(2)
+    assert "no sweeps yet" in res.stderr
+
+
+def _chromium(args: list[str]) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM
+    profile = tempfile.mkdtemp(prefix="sweeprun-chromium-")
+    try:
+        return subprocess.run(
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={profile}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_plots_render_in_chromium(reports: dict[str, Path], tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        msg = "chromium is not installed (apt-get install -y chromium)"
+        if REQUIRE_SERVICES:
+            pytest.fail(msg + "; SWEEPRUN_REQUIRE_SERVICES=1 makes this a failure")
+        pytest.skip(msg)
+    for name, path in reports.items():
+        # offline: any network fetch would fail, so rendered plots prove the JS is inline
+        proc = _chromium(["--virtual-time-budget=15000", "--dump-dom", path.as_uri()])
+        dom = proc.stdout
+        graphs = dom.split('class="plotly-graph-div')[1:]
+        assert graphs, f"{name}: no plot in the DOM\n{proc.stderr[-2000:]}"
+        expected = reports[name].read_text().count('class="plotly-graph-div"')
+        assert len(graphs) == expected
+        for i, chunk in enumerate(graphs):
+            assert 'class="main-svg"' in chunk, f"{name}: plot {i} did not render"
+    shot = tmp_path / "report.png"
+    proc = _chromium(
+        [
+            f"--screenshot={shot}",
+            "--window-size=1280,4000",
+            "--virtual-time-budget=15000",
+            reports["rgrid"].as_uri(),
+        ]
+    )
+    assert shot.exists() and shot.stat().st_size > 50_000, proc.stderr[-2000:]
+    if os.environ.get("SWEEPRUN_KEEP_SCREENSHOT"):
+        shutil.copy(shot, os.environ["SWEEPRUN_KEEP_SCREENSHOT"])

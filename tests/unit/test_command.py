@@ -1,0 +1,210 @@
+"""command.py: W&B command macros → argv, the trial environment, W&B's config yaml."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from sweeprun.errors import SweepError
+from sweeprun.run.argv import (
+    MACROS,
+    args_json_text,
+    build_argv,
+    template_problems,
+    trial_env,
+    uses_args_json_file,
+    wandb_config_yaml,
+)
+from tests.conftest import PROGRAMS
+
+PY = "/opt/py/bin/python3"
+PARAMS = {"a": True, "b": False, "c": 1, "d": None, "lr": 1e-05, "name": "x y"}
+
+
+def build(template: list[str] | None, params: object = PARAMS, **kw: object) -> list[str]:
+    kw.setdefault("program", "train.py")
+    kw.setdefault("interpreter", PY)
+    kw.setdefault("environ", {})
+    return build_argv(template, params, **kw)  # type: ignore[arg-type]
+
+
+def test_default_template_is_interpreter_program_args_and_env_is_dropped() -> None:
+    assert build(None, {"lr": 0.1, "epochs": 3}) == [PY, "train.py", "--lr=0.1", "--epochs=3"]
+
+
+def test_args_matches_wandb_formatting() -> None:
+    # the same values as wandb's own test_agent_create_command_args
+    assert build(["${args}"]) == [
+        "--a=True", "--b=False", "--c=1", "--d=None", "--lr=1e-05", "--name=x y",
+    ]  # fmt: skip
+
+
+def test_args_no_hyphens() -> None:
+    assert build(["${args_no_hyphens}"], {"a": True, "c": 1}) == ["a=True", "c=1"]
+
+
+def test_args_no_boolean_flags() -> None:
+    assert build(["${args_no_boolean_flags}"]) == [
+        "--a", "--c=1", "--d=None", "--lr=1e-05", "--name=x y",
+    ]  # fmt: skip
+
+
+def test_args_json() -> None:
+    (text,) = build(["${args_json}"], {"a": True, "b": False, "c": 1, "d": None})
+    assert text == '{"a": true, "b": false, "c": 1, "d": null}'
+
+
+def test_args_json_file_is_the_given_path_and_text_is_the_json() -> None:
+    assert build(["${args_json_file}"], args_json_file="/t/p.json") == ["/t/p.json"]
+    assert json.loads(args_json_text({"x": [1, 2]})) == {"x": [1, 2]}
+    assert uses_args_json_file(["python", "${args_json_file}"])
+    assert not uses_args_json_file(None)
+
+
+def test_args_json_file_without_a_path_is_an_error() -> None:
+    with pytest.raises(SweepError, match="args_json_file"):
+        build(["${args_json_file}"])
+
+
+def test_args_no_equals_gives_two_elements() -> None:
+    assert build(["${args_no_equals}"], {"a": True, "n": "x y"}) == ["--a", "True", "--n", "x y"]
+
+
+def test_hydra_macros() -> None:
+    assert build(["${args_append_hydra}"], {"a": 1, "m.x": "s"}) == ["+a=1", "+m.x=s"]
+    assert build(["${args_override_hydra}"], {"a": 1}) == ["++a=1"]
+
+
+def test_nested_params_are_formatted_like_wandb_as_a_python_dict() -> None:
+    params = {"batch": 32, "optimizer": {"lr": 0.001, "nadam": {"beta": 0.9}}}
+    assert build(["${args}"], params) == [
+        "--batch=32", "--optimizer={'lr': 0.001, 'nadam': {'beta': 0.9}}",
+    ]  # fmt: skip
+    assert json.loads(build(["${args_json}"], params)[0]) == params
+    assert build(["${args}"], {"l": [1, 2]}) == ["--l=[1, 2]"]
+
+
+def test_interpreter_program_and_literals() -> None:
+    argv = build(["${interpreter}", "-u", "${program}", "--fixed", "${args}", "tail"], {"k": 2})
+    assert argv == [PY, "-u", "train.py", "--fixed", "--k=2", "tail"]
+
+
+def test_env_is_kept_when_followed_by_an_assignment_or_option() -> None:
+    assert build(["${env}", "FOO=1", "python"], {}) == ["/usr/bin/env", "FOO=1", "python"]
+    assert build(["${env}", "-i", "python"], {}) == ["/usr/bin/env", "-i", "python"]
+    assert build(["${env}", "python", "${args}"], {}) == ["python"]
+
+
+def test_envvar_is_substituted_inside_elements() -> None:
+    env = {"DATA": "/d a/t", "N": "4"}
+    argv = build(["${envvar:N}", "--data=${envvar:DATA}/x", "${envvar:N}${envvar:N}"], environ=env)
+    assert argv == ["4", "--data=/d a/t/x", "44"]
+
+
+def test_missing_envvar_names_the_variable_and_the_fix() -> None:
+    with pytest.raises(SweepError) as info:
+        build(["python", "--d=${envvar:NOPE_DIR}"], environ={})
+    msg = str(info.value)
+    assert "NOPE_DIR" in msg and "not set" in msg and "export NOPE_DIR=" in msg
+
+
+def test_unknown_macro_suggests_the_close_one() -> None:
+    with pytest.raises(SweepError, match=r"unknown macro '\$\{arg\}'; did you mean 'args'\?"):
+        build(["python", "${arg}"])
+    assert template_problems(["python", "${args_jsn}", "${args}"]) == [
+        "command[1]: unknown macro '${args_jsn}'; did you mean 'args_json'?"
+    ]
+    assert template_problems(["${envvar:}"]) == [
+        "command[0]: '${envvar:}' does not name an environment variable"
+    ]
+
+
+def test_program_macro_without_program_is_a_clear_error() -> None:
+    with pytest.raises(SweepError, match="no 'program:'"):
+        build(None, program=None)
+
+
+def test_macro_inside_a_larger_element_is_left_alone() -> None:
+    assert build(["x${args}", "${args} ", "${args}\n", "${program}y"], {"k": 1}) == [
+        "x${args}", "${args} ", "${args}\n", "${program}y",
+    ]  # fmt: skip
+
+
+def test_non_string_template_elements_are_stringified() -> None:
+    assert build(["python", 1.5, "${args}"], {"k": 1}) == ["python", "1.5", "--k=1"]  # type: ignore[list-item]
+
+
+def test_trial_env_sets_the_contract_variables_and_ours_win() -> None:
+    env = trial_env(
+        {"PATH": "/bin", "SWEEPRUN_TRIAL": "old", "KEEP": "1"},
+        sweep="s1", trial_number=7, trial_dir="/t/7", params={"lr": 0.1},
+        run_id="s1-7", param_path="/t/7/config-s1-7.yaml",
+        extra={"OMP_NUM_THREADS": "2", "SWEEPRUN_SWEEP": "user"}, cuda_devices="1,3",
+    )  # fmt: skip
+    assert env["PATH"] == "/bin" and env["KEEP"] == "1" and env["OMP_NUM_THREADS"] == "2"
+    assert env["SWEEPRUN_SWEEP"] == "s1" and env["SWEEPRUN_TRIAL"] == "7"
+    assert env["SWEEPRUN_TRIAL_DIR"] == "/t/7"
+    assert json.loads(env["SWEEPRUN_PARAMS"]) == {"lr": 0.1}
+    assert env["WANDB_SWEEP_ID"] == "s1" and env["WANDB_RUN_ID"] == "s1-7"
+    assert env["WANDB_SWEEP_PARAM_PATH"] == "/t/7/config-s1-7.yaml"
+    assert env["CUDA_VISIBLE_DEVICES"] == "1,3"
+    no_gpu = trial_env(
+        {}, sweep="s", trial_number=0, trial_dir="d", params={}, run_id="r",
+        param_path="p", extra={}, cuda_devices=None,
+    )  # fmt: skip
+    assert "CUDA_VISIBLE_DEVICES" not in no_gpu
+
+
+def test_wandb_config_yaml_format() -> None:
+    text = wandb_config_yaml({"lr": 0.1, "opt": {"beta": 0.9}, "layers": (1, 2)})
+    assert text.startswith("wandb_version: 1\n\nlr:\n  value: 0.1\n")
+    assert yaml.safe_load(text) == {
+        "wandb_version": 1,
+        "lr": {"value": 0.1},
+        "opt": {"value": {"beta": 0.9}},
+        "layers": {"value": [1, 2]},
+    }
+    assert wandb_config_yaml({}) == "wandb_version: 1\n"
+
+
+# --- properties ---------------------------------------------------------------------------
+
+names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_.]{0,12}", fullmatch=True)
+nasty_text = st.text(
+    alphabet=st.sampled_from(list("ab -'\"; \n\t$`\\|&*?{}=é✓")), min_size=0, max_size=20
+)
+values = st.one_of(st.booleans(), st.none(), st.integers(), st.floats(allow_nan=False), nasty_text)
+param_maps = st.dictionaries(names, values, max_size=5)
+
+
+@given(param_maps, nasty_text)
+def test_values_come_through_as_single_elements(params: dict[str, object], lit: str) -> None:
+    argv = build(["prog", "${args_no_equals}"], params)
+    assert argv == ["prog"] + [x for k, v in params.items() for x in (f"--{k}", str(v))]
+    if "${" not in lit:
+        assert build([lit], params) == [lit]
+    assert build(["p", "${args}"], params) == ["p"] + [f"--{k}={v}" for k, v in params.items()]
+
+
+@given(param_maps, st.sampled_from(MACROS), st.text(min_size=1, max_size=3))
+def test_macro_expands_only_as_a_whole_element(
+    params: dict[str, object], macro: str, extra: str
+) -> None:
+    assume("${" not in extra)
+    element = "${" + macro + "}"
+    assert build([element + extra], params) == [element + extra]
+    assert build([extra + element], params) == [extra + element]
+
+
+def test_argv_reaches_a_real_program_byte_for_byte() -> None:
+    params = {"s": "a b; rm -rf / `x` $HOME \"q\" 'q'", "n": "line1\nline2", "d": "--not-a-flag"}
+    argv = build(["${interpreter}", "${program}", "${args_no_equals}"], params,
+                 interpreter=sys.executable, program=str(PROGRAMS / "print_args.py"))  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["argv"] == [x for k, v in params.items() for x in (f"--{k}", v)]
