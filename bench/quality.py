@@ -143,7 +143,7 @@ def run_inprocess(doc: dict[str, Any], function: str) -> RunResult:
     """The hand-written Optuna loop with the sampler and space sweeprun builds from ``doc``."""
     import optuna
 
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.search.samplers import make_sampler
     from sweeprun.space.distributions import SearchSpace
 

@@ -91,7 +91,7 @@ def b2_storages(n: int, hand_seconds: float) -> list[str]:
 def _fill(storage: object, name: str, n: int) -> object:
     import optuna
 
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.space.distributions import SearchSpace
 
     cfg = parse_config(
@@ -158,9 +158,10 @@ def status_best(n: int) -> list[str]:
     """`sweeprun status`, `status NAME` and `best NAME` on an ``n``-trial sweep with sweeprun's
     attributes (the results tests' builder), on the journal file and on PostgreSQL."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.test_results import build_big_sweep
+
     from sweeprun.storage.open import open_storage
     from sweeprun.storage.urls import classify
-    from tests.test_results import build_big_sweep
 
     out = []
     d = tmpdir()

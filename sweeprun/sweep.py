@@ -136,7 +136,7 @@ def _build_study_check(cfg: SweepConfig) -> None:
 
 def load_sweep(spec: StorageSpec, name: str) -> Sweep:
     """Load an existing sweep by name, with its config read from the storage."""
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.storage.open import open_storage
 
     storage = open_storage(spec)

@@ -15,7 +15,7 @@ from sweeprun.errors import EXIT_OK, EXIT_POLICY
 
 def run(sweep: Path, strict: bool = False, json_out: bool = False) -> int:
     from sweeprun.config.lint import lint_config, warnings_json
-    from sweeprun.config.models import load_config
+    from sweeprun.config.load import load_config
 
     cfg = load_config(sweep)
     found = lint_config(cfg)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sweeprun.config.models import WANDB_ONLY_KEYS, SweepConfig
+from sweeprun.config.models import SweepConfig
 from sweeprun.config.parameters import NAME_PATTERN
+from sweeprun.config.types import WANDB_ONLY_KEYS
 from sweeprun.errors import EXIT_OK
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

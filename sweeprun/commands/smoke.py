@@ -91,7 +91,7 @@ def run(
     json_out: bool = False,
 ) -> int:
     from sweeprun.commands.start import check_name, preview
-    from sweeprun.config.models import load_config
+    from sweeprun.config.load import load_config
     from sweeprun.smoke.plan import DEFAULT_MAX_TRIALS, plan_smoke
 
     if max_trials is not None and max_trials < 1:

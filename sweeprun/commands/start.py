@@ -37,7 +37,8 @@ def run(
     json_out: bool = False,
     quiet: bool = False,
 ) -> int:
-    from sweeprun.config.models import load_config, parse_duration
+    from sweeprun.config.load import load_config
+    from sweeprun.config.types import parse_duration
 
     cfg = load_config(sweep)
     if not (quiet or json_out):

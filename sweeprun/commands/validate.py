@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sweeprun.config.models import SweepConfig, iter_parameters, load_config
+from sweeprun.config.checks import iter_parameters
+from sweeprun.config.load import load_config
+from sweeprun.config.models import SweepConfig
 from sweeprun.config.parameters import ParamSpec
 from sweeprun.errors import EXIT_OK
 

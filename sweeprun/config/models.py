@@ -1,17 +1,13 @@
 """sweep.yaml as frozen pydantic models: a strict superset of W&B's sweep configuration.
 
-``load_config(path)`` reads a file (see :mod:`sweeprun.config.yamlread`) and validates it;
-``parse_config(data)`` validates data read back from storage. Both raise one
-:class:`~sweeprun.errors.ConfigError` listing every problem found, each at its key path
-(``parameters.lr.min``, ``metrics[1].goal``) with its line and a fix; the translation from
-pydantic's errors is at the end of this module.
+Loading a file into these models is :mod:`sweeprun.config.load`; turning pydantic's errors
+into key-path problems is :mod:`sweeprun.config.explain`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,13 +17,12 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     PrivateAttr,
-    ValidationError,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from sweeprun.config.checks import _cross_problems, iter_parameters
+from sweeprun.config.checks import _cross_problems
 from sweeprun.config.parameters import (
     NAME_PATTERN,
     ParamSpec,
@@ -37,8 +32,6 @@ from sweeprun.config.tracking import Tracking
 from sweeprun.config.types import (
     EARLY_TERMINATE_OPTIONS,
     METHODS,
-    METRIC_METHODS,
-    MULTI_OBJECTIVE_METHODS,
     WANDB_ONLY_KEYS,
     WRAPPER_OPTIONS,
     Duration,
@@ -47,9 +40,8 @@ from sweeprun.config.types import (
     Resource,
     TextMap,
     _words,
-    parse_duration,
 )
-from sweeprun.errors import ConfigError, ConfigProblem, did_you_mean
+from sweeprun.errors import did_you_mean
 
 
 class _Model(BaseModel):
@@ -345,81 +337,3 @@ class SweepConfig(_Model):
         if problems:
             raise ValueError("\n".join(problems))
         return self
-
-
-# ---- loading and error translation ---------------------------------------------------------
-
-
-def load_config(path: str | Path) -> SweepConfig:
-    """Read and validate a sweep file; raises :class:`ConfigError` listing every problem."""
-    from sweeprun.config.yamlread import load_yaml
-
-    source = str(path)
-    try:
-        loaded = load_yaml(path)
-        return _validate(loaded.data, loaded.lines, source)
-    except ConfigError:
-        raise
-    except Exception as exc:  # a validation bug must still not escape as a traceback
-        raise _internal(source, exc) from exc
-
-
-def parse_config(data: Mapping[str, Any], source: str = "<config>") -> SweepConfig:
-    """Validate already-parsed data (e.g. a config read back from storage)."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(source, [ConfigProblem("", "the configuration must be a mapping")])
-    try:
-        return _validate(dict(data), {}, source)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise _internal(source, exc) from exc
-
-
-def _internal(source: str, exc: Exception) -> ConfigError:
-    return ConfigError(
-        source,
-        [
-            ConfigProblem(
-                "",
-                f"could not validate the file ({type(exc).__name__}: {exc})",
-                fix="this is a sweeprun bug: please report it with the file",
-            )
-        ],
-    )
-
-
-def _validate(data: dict[str, Any], lines: Mapping[tuple[str | int, ...], int], source: str
-              ) -> SweepConfig:  # fmt: skip
-    try:
-        return SweepConfig.model_validate(data)
-    except ValidationError as exc:
-        from sweeprun.config import explain as config_errors  # needs the models above
-
-        problems = config_errors.explain(exc, data, lines)
-    raise ConfigError(source, problems)
-
-
-__all__ = [
-    "EARLY_TERMINATE_OPTIONS",
-    "METHODS",
-    "METRIC_METHODS",
-    "MULTI_OBJECTIVE_METHODS",
-    "WANDB_ONLY_KEYS",
-    "WRAPPER_OPTIONS",
-    "Budget",
-    "ConfigError",
-    "ConfigProblem",
-    "EarlyTerminate",
-    "Failures",
-    "MetricSpec",
-    "ReportSettings",
-    "Resources",
-    "SmokeSettings",
-    "SweepConfig",
-    "TrialSettings",
-    "iter_parameters",
-    "load_config",
-    "parse_config",
-    "parse_duration",
-]

@@ -144,7 +144,7 @@ def load(
     of the few trials shown. With ``study=False`` (a caller that needs no Optuna study) a
     database is read with plain queries when it can be (:mod:`sweeprun.storage.sql_read`).
     """
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.storage.sql_trials import read_trials
     from sweeprun.sweep import load_sweep
 

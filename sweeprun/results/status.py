@@ -143,7 +143,7 @@ def _studies(storage: str | None) -> tuple[str, list[tuple[str, list[str], Any, 
 
 def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
     """Every study in the storage: (storage display, one summary dict per sweep)."""
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
 
     display, studies = _studies(storage)
     out: list[dict[str, Any]] = []

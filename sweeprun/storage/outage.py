@@ -36,7 +36,7 @@ def retry_budget() -> float:
     raw = os.environ.get(ENV)
     if raw is None or not raw.strip():
         return DEFAULT_BUDGET
-    from sweeprun.config.models import parse_duration
+    from sweeprun.config.types import parse_duration
 
     try:
         return parse_duration(raw)

@@ -192,7 +192,7 @@ def test_render_reports_identity_gaps_and_failures() -> None:
 
 
 def test_pruning_config_is_a_valid_sweep(tmp_path: Path) -> None:
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
 
     for pruner in quality.PRUNERS:
         cfg = parse_config(quality.pruning_config(pruner, 0, 40, str(tmp_path / "s")))

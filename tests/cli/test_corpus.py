@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sweeprun.config.models import SweepConfig, load_config, parse_config
+from sweeprun.config.load import load_config, parse_config
+from sweeprun.config.models import SweepConfig
 from sweeprun.config.yamlread import EMPTY_MESSAGE
 from sweeprun.errors import ConfigError
 from tests.conftest import ROOT, run_cli

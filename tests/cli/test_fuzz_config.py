@@ -298,7 +298,7 @@ def test_json_escaped_surrogate_pairs_are_one_character(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"method": "grid", "parameters": {"v": {"values": ["a 🚀"]}}}))
     assert "\\ud83d" in path.read_text()
-    from sweeprun.config.models import load_config
+    from sweeprun.config.load import load_config
 
     assert load_config(path).parameters["v"].values == ["a 🚀"]
     path.write_text('method: grid\nparameters: {v: {values: ["\\ud83d alone"]}}\n')

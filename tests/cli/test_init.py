@@ -10,7 +10,7 @@ import pytest
 
 from sweeprun.commands.init import DEFAULT_TEMPLATE, template_names, template_text
 from sweeprun.config.lint import lint_config
-from sweeprun.config.models import load_config
+from sweeprun.config.load import load_config
 from tests.conftest import ROOT, run_cli
 
 EXAMPLES = ROOT / "examples" / "templates"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from sweeprun.config.lint import RULES, LintWarning, lint_config
-from sweeprun.config.models import parse_config
+from sweeprun.config.load import parse_config
 from tests.conftest import run_cli
 
 #: a config that triggers no rule; each test changes one thing

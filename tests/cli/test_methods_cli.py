@@ -93,7 +93,7 @@ def test_same_seed_same_sequence_as_optuna_in_process(
     tmp_path: Path, _private_sweeprun_dir: Path
 ) -> None:
     """With `seed` and --jobs 1, sweeprun asks exactly what Optuna in-process would."""
-    from sweeprun.config.models import load_config
+    from sweeprun.config.load import load_config
     from sweeprun.search.samplers import make_sampler
     from sweeprun.space.distributions import SearchSpace
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from sweeprun.config.models import load_config
+from sweeprun.config.load import load_config
 from sweeprun.run.budget import Budget, is_counted
 from sweeprun.space.distributions import SearchSpace
 from sweeprun.storage.open import open_storage

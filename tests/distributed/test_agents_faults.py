@@ -297,7 +297,7 @@ def test_password_never_appears(
 
 
 def _storage_stored_masked() -> bool:
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.sweep import _config_doc
 
     doc = {

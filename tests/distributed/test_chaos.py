@@ -456,7 +456,7 @@ def _running(url: str, name: str) -> bool:
 
 
 def test_two_agents_never_exceed_the_trial_budget(tmp_path: Path) -> None:
-    from sweeprun.config.models import load_config
+    from sweeprun.config.load import load_config
     from sweeprun.run.budget import Budget
     from sweeprun.space.distributions import SearchSpace
     from sweeprun.storage.urls import classify

@@ -182,7 +182,7 @@ N = 10_000
 
 def build_big_sweep(storage: Any, name: str, n: int = N) -> None:
     """Write ``n`` finished trials with the sweeprun attributes straight into a storage."""
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.sweep import CONFIG_ATTR, VERSION_ATTR, _config_doc
 
     cfg = parse_config(

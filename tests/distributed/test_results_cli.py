@@ -294,7 +294,7 @@ def _fake_sweep(storage: str, name: str, *, host: str, log_dir: str) -> None:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.sweep import CONFIG_ATTR, _config_doc
 
     st = JournalStorage(JournalFileBackend(storage))
@@ -406,7 +406,7 @@ def test_empty_sweep(tmp_path: Path) -> None:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.sweep import CONFIG_ATTR, _config_doc
 
     storage = str(tmp_path / "j.log")

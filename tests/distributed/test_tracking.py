@@ -18,7 +18,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from sweeprun.config.models import parse_config
+from sweeprun.config.load import parse_config
 from sweeprun.config.tracking import Tracking, wandb_env
 from sweeprun.integrations.mlflow import flatten, run_record
 from tests.conftest import PROGRAMS, hiding_env, run_cli

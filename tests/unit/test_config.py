@@ -10,18 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sweeprun.config.models import (
+from sweeprun.config.load import load_config, parse_config
+from sweeprun.config.models import EarlyTerminate, SweepConfig
+from sweeprun.config.parameters import DISTRIBUTIONS, GRID_DISTRIBUTIONS, as_number
+from sweeprun.config.types import (
     EARLY_TERMINATE_OPTIONS,
     METHODS,
     METRIC_METHODS,
     WANDB_ONLY_KEYS,
-    EarlyTerminate,
-    SweepConfig,
-    load_config,
-    parse_config,
     parse_duration,
 )
-from sweeprun.config.parameters import DISTRIBUTIONS, GRID_DISTRIBUTIONS, as_number
 from sweeprun.errors import ConfigError, ConfigProblem
 
 BASE: dict[str, Any] = {"method": "random", "parameters": {"x": {"values": [1, 2]}}}
@@ -382,12 +380,12 @@ def test_only_config_errors_escape(data: dict[str, Any]) -> None:
 
 
 def test_internal_errors_become_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sweeprun.config.explain as errors_module
+    import sweeprun.config.load as load_module
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(errors_module, "explain", broken)
+    monkeypatch.setattr(load_module, "explain", broken)
     found = problems(config(method="nope"))
     assert found[0].message == "could not validate the file (RuntimeError: boom)"
     assert found[0].fix == "this is a sweeprun bug: please report it with the file"
@@ -434,7 +432,7 @@ def test_every_option_name_is_an_optuna_parameter() -> None:
 
 def test_unhashable_type_and_distribution_next_to_unknown_keys_are_plain_config_errors() -> None:
     """Found by the config fuzzer: a list where a name is expected, beside an unknown key."""
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.errors import ConfigError
 
     docs = [

@@ -162,7 +162,7 @@ def test_a_trial_killed_before_its_launch_record_reruns_its_queued_parameters(
 ) -> None:
     """An agent killed between ask and the launch append leaves a RUNNING trial with no
     parameters recorded; a queued trial (grid point, baseline, retry) keeps its values."""
-    from sweeprun.config.models import parse_config
+    from sweeprun.config.load import parse_config
     from sweeprun.run.recovery import recover_orphans
     from sweeprun.space.distributions import SearchSpace
 
