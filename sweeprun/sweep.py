@@ -59,7 +59,8 @@ def _build_study(
 
     import optuna
 
-    from sweeprun.search.samplers import make_pruner, make_sampler
+    from sweeprun.search.pruners import make_pruner
+    from sweeprun.search.samplers import make_sampler
 
     salt = None
     if joining and cfg.seed is not None:
@@ -128,7 +129,8 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
 
 
 def _build_study_check(cfg: SweepConfig) -> None:
-    from sweeprun.search.samplers import make_pruner, make_sampler
+    from sweeprun.search.pruners import make_pruner
+    from sweeprun.search.samplers import make_sampler
 
     make_sampler(cfg)
     make_pruner(cfg.early_terminate, cfg.metric.goal if cfg.metric else "minimize")

@@ -1,6 +1,6 @@
-"""``method`` → Optuna sampler and ``early_terminate`` → Optuna pruner.
+"""``method`` → Optuna sampler (``early_terminate`` → pruner is :mod:`sweeprun.search.pruners`).
 
-The only place that names Optuna's samplers and pruners. ``bayes`` is TPE with multivariate
+The only place that names Optuna's samplers. ``bayes`` is TPE with multivariate
 modelling and the constant liar set explicitly (so parallel slots do not propose the same point
 and results do not shift with Optuna's defaults); W&B's ``hyperband`` is
 :class:`sweeprun.search.hyperband.WandbHyperbandPruner`, which reproduces W&B's band rule.
@@ -15,7 +15,7 @@ from sweeprun.errors import SweepError
 if TYPE_CHECKING:
     import optuna
 
-    from sweeprun.config.models import EarlyTerminate, SweepConfig
+    from sweeprun.config.models import SweepConfig
 
 #: method → (sampler class path, one-line reason shown in the summary)
 SAMPLERS: dict[str, tuple[str, str]] = {
@@ -31,7 +31,8 @@ SAMPLERS: dict[str, tuple[str, str]] = {
 }
 
 
-def _cls(path: str) -> Any:
+def class_at(path: str) -> Any:
+    """The class at a dotted path, imported now (samplers and pruners load lazily)."""
     import importlib
 
     module, _, name = path.rpartition(".")
@@ -120,7 +121,7 @@ def make_sampler(cfg: SweepConfig, salt: int | None = None) -> optuna.samplers.B
     method = resolved_method(cfg)
     check_installed(method)
     path, _ = SAMPLERS[method]
-    cls = _cls(path)
+    cls = class_at(path)
     kwargs = sampler_kwargs(cfg, salt)
     accepted = [
         n for n, p in inspect.signature(cls.__init__).parameters.items()
@@ -137,35 +138,3 @@ def make_sampler(cfg: SweepConfig, salt: int | None = None) -> optuna.samplers.B
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise SweepError(f"sampler: invalid option for method '{method}': {exc}") from None
-
-
-_PRUNERS = {
-    "median": "optuna.pruners.MedianPruner",
-    "percentile": "optuna.pruners.PercentilePruner",
-    "asha": "optuna.pruners.SuccessiveHalvingPruner",
-    "successive_halving": "optuna.pruners.SuccessiveHalvingPruner",
-    "threshold": "optuna.pruners.ThresholdPruner",
-    "wilcoxon": "optuna.pruners.WilcoxonPruner",
-    "optuna_hyperband": "optuna.pruners.HyperbandPruner",
-    "hyperband": "sweeprun.search.hyperband.WandbHyperbandPruner",
-}
-
-
-def make_pruner(et: EarlyTerminate | None, goal: str = "minimize") -> optuna.pruners.BasePruner:
-    import optuna
-
-    if et is None:
-        return optuna.pruners.NopPruner()
-    options = dict(et.options())
-    patience = options.pop("patience", None)
-    min_delta = options.pop("min_delta", 0.0)
-    cls = _cls(_PRUNERS[et.type])
-    if et.type == "hyperband":
-        options["goal"] = goal
-    try:
-        pruner = cls(**options)
-    except (TypeError, ValueError) as exc:
-        raise SweepError(f"early_terminate: invalid option for '{et.type}': {exc}") from None
-    if patience is not None:
-        pruner = optuna.pruners.PatientPruner(pruner, patience=patience, min_delta=min_delta)
-    return pruner
