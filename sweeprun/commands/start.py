@@ -136,12 +136,12 @@ def dry_run_print(cfg: SweepConfig, name: str, n: int, json_out: bool) -> int:
 
 def explain_method(display: Display, cfg: SweepConfig) -> None:
     """Say what ``method: auto`` chose and warn where a choice will be slow."""
-    from sweeprun.search.samplers import GP_SLOW_TRIALS, budget_of, choose_auto, resolved_method
+    from sweeprun.search.samplers import GP_SLOW_TRIALS, choose_auto, resolved_method
 
     if cfg.method == "auto":
         method, why = choose_auto(cfg)
         display.note(f"method auto chose '{method}': {why}")
-    cap = budget_of(cfg)
+    cap = cfg.trial_cap()
     if resolved_method(cfg) == "gp" and (cap is None or cap > GP_SLOW_TRIALS):
         display.note(
             f"method gp slows down cubically with the number of trials; past ~{GP_SLOW_TRIALS} "

@@ -71,12 +71,8 @@ def param_path(flat_name: str) -> str:
 
 def trial_budget(cfg: SweepConfig) -> int | None:
     """The number of trials the sweep will run at most, if known."""
-    caps = [c for c in (cfg.run_cap, cfg.budget.trials) if c]
-    if cfg.method == "grid":
-        size = flat_space_size(flatten(cfg.parameters))
-        if size is not None:
-            caps.append(size)
-    return min(caps) if caps else None
+    size = flat_space_size(flatten(cfg.parameters)) if cfg.method == "grid" else None
+    return cfg.trial_cap(size)
 
 
 def _fmt(x: float) -> str:

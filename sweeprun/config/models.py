@@ -276,6 +276,12 @@ class SweepConfig(_Model):
 
     _notes: tuple[str, ...] = PrivateAttr(default=())
 
+    def trial_cap(self, extra: int | None = None) -> int | None:
+        """The trial cap: the smallest of ``run_cap``, ``budget.trials`` and ``extra`` (e.g.
+        ``--max-trials``); None when none is set. The one place this rule lives."""
+        caps = [c for c in (self.run_cap, self.budget.trials, extra) if c]
+        return min(caps) if caps else None
+
     @property
     def notes(self) -> tuple[str, ...]:
         """One line per W&B-only key that was ignored."""

@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 
 def cap_of(cfg: SweepConfig) -> int | None:
     """The trial cap: the smaller of ``run_cap`` and ``budget.trials`` (None: no cap)."""
-    caps = [c for c in (cfg.run_cap, cfg.budget.trials) if c]
-    return min(caps) if caps else None
+    return cfg.trial_cap()
 
 
 def grid_size(cfg: SweepConfig) -> int | None:

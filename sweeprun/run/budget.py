@@ -60,10 +60,10 @@ class Budget:
         self, study: optuna.Study, cfg: SweepConfig, *, cap: int | None, space: SearchSpace
     ) -> None:
         self.study = study
-        caps = [c for c in (cfg.run_cap, cfg.budget.trials, cap) if c]
+        self.cap = cfg.trial_cap(cap)
         if cfg.method == "bruteforce" and space.size is not None:
-            caps.append(space.size)  # every point once; Optuna's sampler cannot stop ask/tell
-        self.cap = min(caps) if caps else None
+            # every point once; Optuna's sampler cannot stop ask/tell
+            self.cap = min(self.cap or space.size, space.size)
         self.grid = cfg.method == "grid"
         self.space = space
         self.stop_request: str | None = None

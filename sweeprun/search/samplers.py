@@ -61,11 +61,6 @@ def check_installed(method: str) -> None:
         )
 
 
-def budget_of(cfg: SweepConfig) -> int | None:
-    caps = [c for c in (cfg.run_cap, cfg.budget.trials) if c]
-    return min(caps) if caps else None
-
-
 def choose_auto(cfg: SweepConfig) -> tuple[str, str]:
     """``method: auto`` → (method, why). Decided from the config alone, so that every agent,
     whatever it has installed, makes the same choice.
@@ -78,7 +73,7 @@ def choose_auto(cfg: SweepConfig) -> tuple[str, str]:
     """
     from sweeprun.space.distributions import flatten
 
-    cap = budget_of(cfg)
+    cap = cfg.trial_cap()
     if cfg.metrics:
         if cap is None or cap >= 100:
             return "nsga2", "several objectives and a large or open budget: NSGA-II"
