@@ -3,7 +3,8 @@
 All storage calls happen on the main thread (but the lease renewals of ``liveness``). The
 launcher's threads of each child parse metric lines and put small batches of events on one
 queue; the main thread drains it. A free slot is refilled at once (no batch waiting).
-Stopping (signals, ``sweeprun stop``, the deadline, draining) is in :mod:`sweeprun.run.shutdown`;
+Stopping (signals, ``sweeprun stop``, the deadline, draining) is its part
+:class:`~sweeprun.run.shutdown.Shutdown`;
 the per-trial records in :mod:`sweeprun.run.trial`.
 """
 
@@ -25,7 +26,7 @@ from sweeprun.run.liveness import Keeper, enable_rdb_heartbeat
 from sweeprun.run.process.child import Child, ChildOutcome
 from sweeprun.run.recovery import owner_tag, recover_orphans
 from sweeprun.run.request import prepare_trial
-from sweeprun.run.shutdown import Stopping
+from sweeprun.run.shutdown import Shutdown
 from sweeprun.run.trial import (
     Running,
     RunResult,
@@ -60,7 +61,7 @@ FLUSH_EVERY = 200  # without a pruner, intermediate values are written in batche
 FLUSH_AFTER = 1.0  # ... or when the oldest unwritten one is this old (seconds)
 
 
-class Controller(Stopping):
+class Controller:
     def __init__(
         self,
         sweep: Sweep,
@@ -97,15 +98,22 @@ class Controller(Stopping):
         now = time.monotonic()
         self.deadline = None if time_budget is None else now + time_budget
         hard = self.cfg.budget.deadline
-        self.hard_deadline = None if hard is None else now + hard
         self.gpus = GpuPool(gpus or [], self.cfg.resources.gpus_per_trial)
         self.events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         self.running: dict[int, Running] = {}
         self.result = RunResult()
         self.owner = owner_tag()
-        self.draining = False
+        self.shutdown = Shutdown(
+            running=self.running,
+            result=self.result,
+            display=display,
+            budget=self.budget,
+            events=self.events,
+            on_exit=self._on_exit,
+            hard_deadline=None if hard is None else now + hard,
+            kill_grace=self.cfg.trial.kill_grace,
+        )
         self.consecutive_failures = 0
-        self._interrupts = 0
         self._waiting_gpu_noted = False
         self._waiting_note = False
         self._rdb: Any | None = None
@@ -127,7 +135,7 @@ class Controller(Stopping):
             trial_cfg.lease_grace,
         )
         keeper.start()
-        old = self._install_signals()
+        old = self.shutdown.install_signals()
         try:
             self._reap()
             while True:
@@ -137,23 +145,23 @@ class Controller(Stopping):
                         continue
                     break
                 self._wait()
-                self._check_deadline()
+                self.shutdown.check_deadline()
                 self.budget.maybe_refresh()
-                self._check_stop()
+                self.shutdown.check_stop()
         except BaseException:
-            self._stop_all(INTERRUPTED)
-            self._drain_exits(timeout=30)
+            self.shutdown.stop_all(INTERRUPTED)
+            self.shutdown.drain_exits(timeout=30)
             raise
         finally:
             keeper.stop()
-            self._restore_signals(old)
+            self.shutdown.restore_signals(old)
         return self.result
 
     def _wait_for_others(self) -> bool:
         """With nothing running here and the budget taken by other agents' running trials,
         wait (reaping) until they finish: if one fails or its agent dies, this agent runs the
         replacement. False when there is nothing to wait for."""
-        if self.draining or self.result.policy_failure or self.result.stopped:
+        if self.shutdown.draining or self.result.policy_failure or self.result.stopped:
             return False
         if self.count is not None and self.result.launched >= self.count:
             return False
@@ -182,19 +190,19 @@ class Controller(Stopping):
             self.display.note(f"recovered {n} orphaned trial(s); their parameters run again")
 
     def _can_launch(self) -> bool:
-        if self.draining or self.result.policy_failure:
+        if self.shutdown.draining or self.result.policy_failure:
             return False
         if self.count is not None and self.result.launched >= self.count:
             return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            self._stop_launching("time budget reached")
+            self.shutdown.stop_launching("time budget reached")
             return False
         self._reap()
         reason = self.budget.exhausted(len(self.running))
-        if self._check_stop():
+        if self.shutdown.check_stop():
             return False
         if reason:
-            self._stop_launching(reason)
+            self.shutdown.stop_launching(reason)
             return False
         return True
 
@@ -381,7 +389,7 @@ class Controller(Stopping):
         self.display.finished(run.number, verdict, outcome, run.values)
 
     def _should_retry(self, run: Running, verdict: Verdict) -> bool:
-        if verdict.state != FAIL or verdict.requeue or self.draining:
+        if verdict.state != FAIL or verdict.requeue or self.shutdown.draining:
             return False
         return run.attempt <= self.cfg.trial.retries
 
@@ -406,5 +414,5 @@ class Controller(Stopping):
             assert verdict.values is not None
             t = self.objective.target
             if reaches(verdict.values[0], t, self.objective.goal):
-                self._stop_launching(f"metric.target {t} reached")
-                self.draining = True
+                self.shutdown.stop_launching(f"metric.target {t} reached")
+                self.shutdown.draining = True
