@@ -19,6 +19,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from sweeprun.storage.optuna_adapter import storage_of, study_id_of
+
 if TYPE_CHECKING:
     import optuna
 
@@ -115,7 +117,8 @@ class Budget:
                 if idx is not None:
                     taken.add(int(idx))
         self.counted, self.running, self.waiting, self.taken = counted, running, waiting, taken
-        stop = self.study._storage.get_study_user_attrs(self.study._study_id).get(STOP_ATTR)
+        storage, study_id = storage_of(self.study), study_id_of(self.study)
+        stop = storage.get_study_user_attrs(study_id).get(STOP_ATTR)
         self.stop_request = stop.get("mode") if isinstance(stop, dict) else None
         self._last_refresh = time.monotonic()
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sweeprun.storage.writer import set_user_attrs
+from sweeprun.storage.batching import trial_writer
+from sweeprun.storage.optuna_adapter import HeartbeatStorage, rdb_of, storage_of
 
 if TYPE_CHECKING:
     import optuna
@@ -24,22 +25,16 @@ if TYPE_CHECKING:
 LEASE_ATTR = "sweeprun.lease"
 
 
-def rdb_backend(study: optuna.Study) -> Any | None:
-    """The RDBStorage behind a study (Optuna wraps it in a cache), or None."""
-    from optuna.storages import RDBStorage
-
-    storage: Any = study._storage
-    backend = getattr(storage, "_backend", storage)
-    return backend if isinstance(backend, RDBStorage) else None
-
-
-def enable_rdb_heartbeat(study: optuna.Study, interval: float, grace: float) -> Any | None:
-    """Turn Optuna's heartbeat on for an RDB storage and return it; None for other storages.
+def enable_rdb_heartbeat(
+    study: optuna.Study, interval: float, grace: float
+) -> HeartbeatStorage | None:
+    """Turn Optuna's heartbeat on for an RDB storage and return where heartbeat calls go (see
+    :func:`heartbeat_target`); None for other storages.
 
     Stale trials are then found with the storage's own query and failed by
     :func:`sweeprun.run.recovery.recover_orphans`, which records the reason before failing them
     (Optuna's ``fail_stale_trials`` fails first, after which no attribute can be written)."""
-    backend = rdb_backend(study)
+    backend = rdb_of(storage_of(study))
     if backend is None:
         return None
     backend.heartbeat_interval = max(1, round(interval))
@@ -47,16 +42,15 @@ def enable_rdb_heartbeat(study: optuna.Study, interval: float, grace: float) -> 
     return heartbeat_target(study)
 
 
-def heartbeat_target(study: optuna.Study) -> Any | None:
+def heartbeat_target(study: optuna.Study) -> HeartbeatStorage | None:
     """Where heartbeat calls go: the study's own storage when it speaks the heartbeat protocol
-    (so the outage-retrying wrapper covers them), else the RDB storage itself."""
-    from optuna.storages._heartbeat import BaseHeartbeat
-
-    backend = rdb_backend(study)
+    (so the outage-retrying wrapper covers them), else the RDB storage itself; None when the
+    storage is not an RDB storage."""
+    backend = rdb_of(storage_of(study))
     if backend is None:
         return None
-    outer = study._storage
-    return outer if isinstance(outer, BaseHeartbeat) else backend
+    outer = storage_of(study)
+    return outer if isinstance(outer, HeartbeatStorage) else backend
 
 
 class Keeper(threading.Thread):
@@ -80,13 +74,13 @@ class Keeper(threading.Thread):
 
     def beat(self) -> None:
         ids = self.running_ids()
-        storage = self.study._storage
+        writer = trial_writer(storage_of(self.study))
         for tid in ids:
             try:
                 if self.rdb is not None:
                     self.rdb.record_heartbeat(tid)
                 else:
-                    set_user_attrs(storage, tid, {LEASE_ATTR: time.time() + self.grace})
+                    writer.write_records(tid, {LEASE_ATTR: time.time() + self.grace})
             except Exception:  # the trial finished meanwhile, or the storage blinked
                 self.errors += 1
 

@@ -18,7 +18,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.run.liveness import LEASE_ATTR
-from sweeprun.storage.writer import set_user_attrs
+from sweeprun.storage.batching import trial_writer
+from sweeprun.storage.optuna_adapter import (
+    HeartbeatStorage,
+    stale_trial_ids,
+    storage_of,
+    study_id_of,
+    trial_id_of,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -108,23 +115,27 @@ def is_orphan(trial: optuna.trial.FrozenTrial, lease_grace: float, now: float) -
 
 
 def recover_orphans(
-    study: optuna.Study, space: SearchSpace, lease_grace: float, *, rdb: Any | None = None
+    study: optuna.Study,
+    space: SearchSpace,
+    lease_grace: float,
+    *,
+    rdb: HeartbeatStorage | None = None,
 ) -> int:
     """Fail and re-queue trials whose agent is gone; return how many this agent reaped.
 
-    With ``rdb`` (an RDBStorage with the heartbeat on), other hosts' trials are judged by
+    With ``rdb`` (a storage with Optuna's heartbeat on, RDB), other hosts' trials are judged by
     Optuna's heartbeat table (the stale ids ``fail_stale_trials`` would fail), this host's by
     their owner's pid, and a trial with no owner yet by its start time."""
     from optuna.trial import TrialState
 
-    stale: set[int] = set(rdb._get_stale_trial_ids(study._study_id)) if rdb is not None else set()
+    stale = set(stale_trial_ids(rdb, study_id_of(study))) if rdb is not None else set()
     now = time.time()
     count = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get("sweeprun.owner")
         foreign = owner is not None and owner.get("host") != HOST
         if rdb is not None and foreign:
-            orphan = t._trial_id in stale
+            orphan = trial_id_of(t) in stale
         else:
             orphan = is_orphan(t, lease_grace, now)
         if orphan and reap(study, space, t):
@@ -139,12 +150,13 @@ def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -
     owner = t.user_attrs.get("sweeprun.owner") or {}
     if pid and owner.get("host") == HOST:
         kill_leftover_group(int(pid), study.study_name, t.number)
-    storage = study._storage
+    storage = storage_of(study)
+    trial_id = trial_id_of(t)
     try:
-        set_user_attrs(
-            storage, t._trial_id, {"sweeprun.counted": False, "sweeprun.reason": ORPHANED}
-        )
-        if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+        # the reason and the failed state in one append / transaction
+        attrs = {"sweeprun.counted": False, "sweeprun.reason": ORPHANED}
+        trial_writer(storage).write_records(trial_id, attrs, hold=True)
+        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
             return False
     except (RuntimeError, KeyError):  # finished or reaped meanwhile by another agent
         return False

@@ -47,8 +47,8 @@ from sweeprun.run.verdict import (
     classify,
 )
 from sweeprun.space.distributions import SearchSpace
-from sweeprun.storage.sql_counts import skip_waiting_pop
-from sweeprun.storage.writer import deferred_params, flush_held, set_user_attrs
+from sweeprun.storage.batching import trial_writer
+from sweeprun.storage.optuna_adapter import storage_of, study_id_of, trial_id_of
 
 if TYPE_CHECKING:
     import optuna
@@ -79,6 +79,8 @@ class Controller:
     ) -> None:
         self.sweep = sweep
         self.study = sweep.study
+        #: the study's storage, which batches a trial's records (sweeprun.storage.batching)
+        self.writer = trial_writer(storage_of(self.study))
         self.cfg = sweep.config
         self.display = display
         self.jobs = max(1, jobs)
@@ -130,7 +132,7 @@ class Controller:
         self._rdb = enable_rdb_heartbeat(self.study, trial_cfg.heartbeat, trial_cfg.lease_grace)
         keeper = Keeper(
             self.study,
-            lambda: [r.trial._trial_id for r in list(self.running.values())],
+            lambda: [trial_id_of(r.trial) for r in list(self.running.values())],
             trial_cfg.heartbeat,
             trial_cfg.lease_grace,
         )
@@ -220,12 +222,10 @@ class Controller:
     def _launch(self, gpus: list[str]) -> None:
         import optuna
 
-        no_waiting = self.budget.exact and self.budget.waiting == 0
-        with (
-            deferred_params(self.study._storage),  # they go out with the launch attributes
-            skip_waiting_pop(self.study, no_waiting),
-        ):
-            trial = self.study.ask(self.space.distributions())
+        if self.budget.exact and self.budget.waiting == 0:  # counted for this launch
+            self.writer.expect_no_waiting(study_id_of(self.study))  # ask skips its look
+        # the parameters wait for the launch attributes (one append / transaction)
+        trial = self.study.ask(self.space.distributions())
         if not self.budget.admit(trial):  # other agents took the last places first
             self._refuse(trial, gpus, "trial budget reached")
             self.budget.refresh()
@@ -254,8 +254,7 @@ class Controller:
             )
         except BaseException as exc:
             self.gpus.release(gpus)
-            flush_held(self.study._storage)  # RDB: the parameters held by deferred_params
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)  # (with its parameters)
             raise exc
         req = prepared.request
         summary = Summary()
@@ -281,7 +280,7 @@ class Controller:
             trial, number, values, child, summary, gpus, attempt, grid_index, slot
         )
         # alive from the start, not only after the first interval (RDB: Optuna's heartbeat)
-        set_user_attrs(self.study._storage, trial._trial_id, attrs, heartbeat=self._rdb is not None)
+        self.writer.write_records(trial_id_of(trial), attrs, heartbeat=self._rdb is not None)
         self.result.launched += 1
         self.budget.launched(grid_index)
         self.display.launched(number, values, list(req.argv), gpus, slot)
@@ -291,7 +290,7 @@ class Controller:
         import optuna
 
         attrs = {"sweeprun.counted": False, "sweeprun.reason": reason}
-        set_user_attrs(self.study._storage, trial._trial_id, attrs)
+        self.writer.write_records(trial_id_of(trial), attrs)
         self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         self.gpus.release(gpus)
 
@@ -364,7 +363,7 @@ class Controller:
 
     def _flush(self, run: Running, attrs: dict[str, Any] | None = None, hold: bool = False) -> None:
         buffered, run.buffer = run.buffer, []
-        set_user_attrs(self.study._storage, run.trial._trial_id, attrs or {}, buffered, hold=hold)
+        self.writer.write_records(trial_id_of(run.trial), attrs or {}, buffered, hold=hold)
 
     # ---- finishing ----------------------------------------------------------------------
     def _on_exit(self, run: Running, outcome: ChildOutcome) -> None:
@@ -375,13 +374,13 @@ class Controller:
         verdict = classify(outcome, run.summary, self.metrics)
         retry = self._should_retry(run, verdict)
         counted = not (verdict.requeue or retry)
-        # the end attributes go out with the state, in one append (journal file)
+        # the end attributes go out with the state (one append, or one transaction)
         self._flush(run, end_attrs(outcome, verdict, counted), hold=True)
         error = tell(self.study, run.trial, verdict)
         if error:
             self.display.note(f"trial {run.number}: could not record result: {error}")
         for hook in self.on_finished:
-            hook(run.trial._trial_id)
+            hook(trial_id_of(run.trial))
         if verdict.requeue or retry:
             requeue_run(self.study, self.space, run, verdict)
         self.budget.finished(run.grid_index, counted, verdict.state)

@@ -3,6 +3,7 @@ ends: its attributes, the intermediate-value rate limit, telling the study, re-q
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import threading
@@ -13,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from sweeprun.run.liveness import LEASE_ATTR
 from sweeprun.run.verdict import COMPLETE, FAIL, PRUNED, Verdict
-from sweeprun.storage.writer import flush_held, held_state_write
+from sweeprun.storage.batching import trial_writer
+from sweeprun.storage.optuna_adapter import (
+    frozen_trial_of,
+    storage_of,
+    tell_quietly,
+    trial_id_of,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -157,8 +164,8 @@ def end_attrs(outcome: ChildOutcome, verdict: Verdict, counted: bool) -> dict[st
 
 def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | None:
     """Record the verdict; the error text when the storage refuses (e.g. already reaped).
-    Records held for this append or transaction (the end attributes) are written in any case."""
-    from optuna.study._tell import _tell_with_warning
+    The records the trial holds (the end attributes) go out with the state write; when it is
+    refused they are still written (and refused too when the trial is finished)."""
     from optuna.trial import TrialState
 
     from sweeprun.storage.retrying import RetryingStorage
@@ -168,23 +175,22 @@ def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | No
         PRUNED: TrialState.PRUNED,
         FAIL: TrialState.FAIL,
     }[verdict.state]
-    storage = study._storage
+    storage = storage_of(study)
     if isinstance(storage, RetryingStorage) and verdict.state != PRUNED:
         # tell reads the trial back: this process wrote it all along (RDB: a read of six
         # statements saved). A trial reaped meanwhile is refused by the state write instead.
-        storage.expect(trial._cached_frozen_trial)
-    try:  # study.tell without the deep copy of the trial it returns (which we never use)
-        # RDB: the end attributes go out with the state (a pruned trial is read first)
-        with held_state_write(storage, now=verdict.state == PRUNED):
-            if verdict.state == COMPLETE:
-                assert verdict.values is not None
-                _tell_with_warning(study, trial, verdict.values)
-            else:
-                _tell_with_warning(study, trial, state=state)
+        # (A pruned trial is read: its value is the last intermediate value.)
+        storage.expect(frozen_trial_of(trial))
+    try:
+        if verdict.state == COMPLETE:
+            assert verdict.values is not None
+            tell_quietly(study, trial, verdict.values)
+        else:
+            tell_quietly(study, trial, state=state)
     except (RuntimeError, ValueError) as exc:
+        with contextlib.suppress(RuntimeError, ValueError):  # refused too, when finished
+            trial_writer(storage).flush(trial_id_of(trial))
         return str(exc)
-    finally:
-        flush_held(study._storage)
     return None
 
 

@@ -13,27 +13,32 @@ import fcntl
 import json
 import os
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from typing import Any
 
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
+
+from sweeprun.storage.optuna_adapter import (
+    JournalFileLock,
+    journal_file_offset,
+    journal_lock_held,
+)
 
 
-class FlockLock(BaseJournalFileLock):
+class FlockLock(JournalFileLock):
     def __init__(self, filepath: str) -> None:
         self._path = filepath + ".lock"
         self._fd: int | None = None
-        self._thread_lock = threading.Lock()  # record locks are per process, not per thread
+        self._mutex = threading.Lock()  # record locks are per process, not per thread
 
     def acquire(self) -> bool:
-        self._thread_lock.acquire()
+        self._mutex.acquire()
         try:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
             fcntl.lockf(self._fd, fcntl.LOCK_EX)
         except BaseException:
-            self._thread_lock.release()
+            self._mutex.release()
             raise
         return True
 
@@ -42,7 +47,7 @@ class FlockLock(BaseJournalFileLock):
             if self._fd is not None:
                 fcntl.lockf(self._fd, fcntl.LOCK_UN)
         finally:
-            self._thread_lock.release()
+            self._mutex.release()
 
 
 class SafeJournalFileBackend(JournalFileBackend):
@@ -53,54 +58,52 @@ class SafeJournalFileBackend(JournalFileBackend):
     and a torn last line left by a crash is cut before the next append; otherwise the next
     record would be glued onto the torn one and every later read of the journal would fail.
 
-    Held records (:meth:`hold`, or the operations named in :meth:`defer`) are not written
-    until the next append of this process, which then writes them first, in the same write
-    and fsync: a trial's parameters go out with its launch attributes, its end attributes
-    with its state. Until then they are not recorded at all (a crash loses them, as it would
-    lose a write that had not happened yet), and the replay does not show them. Callers hold
-    the storage's thread lock, as Optuna's ``JournalStorage`` does for every append.
+    Held records (:meth:`hold`) are not written until the next append of this process, which
+    then writes them first, in the same write and fsync: the batching decorator
+    (:mod:`sweeprun.storage.batching`) holds a trial's end attributes here so that they go out
+    with the state record ``JournalStorage.set_trial_state_values`` appends. Until then they
+    are not recorded at all (a crash loses them, as it would lose a write that had not happened
+    yet), and the replay does not show them. Callers hold the storage's thread lock, as
+    Optuna's ``JournalStorage`` does for every append.
     """
 
-    def __init__(self, file_path: str, lock_obj: BaseJournalFileLock | None = None) -> None:
+    def __init__(self, file_path: str, lock_obj: JournalFileLock) -> None:
         super().__init__(file_path, lock_obj)
+        self.path = file_path
+        self.lock = lock_obj
         self.pending: list[dict[str, Any]] = []
-        self.deferred_ops: frozenset[int] = frozenset()
+        self._pending_lock = threading.Lock()
 
     def hold(self, logs: list[dict[str, Any]]) -> None:
         """Write ``logs`` with the next append instead of now."""
-        self.pending.extend(logs)
+        with self._pending_lock:
+            self.pending.extend(logs)
 
-    @contextlib.contextmanager
-    def defer(self, op_codes: frozenset[int]) -> Iterator[None]:
-        """Hold the appends made of only these operations (e.g. ``SET_TRIAL_PARAM``)."""
-        self.deferred_ops = op_codes
-        try:
-            yield
-        finally:
-            self.deferred_ops = frozenset()
+    def drop_held(self) -> None:
+        """Forget the held records (their write was refused before it reached the file)."""
+        with self._pending_lock:
+            self.pending = []
 
     def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
-        offset = self._log_number_offset.get(log_number_from)
+        offset = journal_file_offset(self, log_number_from)
         if offset is not None:
             try:
-                if os.stat(self._file_path).st_size == offset:
+                if os.stat(self.path).st_size == offset:
                     return  # nothing new: no open, read and close
             except OSError:
                 pass
         yield from super().read_logs(log_number_from)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        if logs and self.deferred_ops and all(log["op_code"] in self.deferred_ops for log in logs):
-            self.pending.extend(logs)
-            return
         if self.pending:  # held records first; all-or-nothing with the rest (dropped on failure)
-            logs, self.pending = [*self.pending, *logs], []
+            with self._pending_lock:
+                logs, self.pending = [*self.pending, *logs], []
         if not logs:
             return
         data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n").encode()
-        with get_lock_file(self._lock):
+        with journal_lock_held(self.lock):
             # unbuffered: a failed write must leave nothing behind to be flushed later
-            fd = os.open(self._file_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 start = _cut_torn_tail(fd)
                 try:

@@ -1,8 +1,11 @@
 """Open the Optuna storage behind a :class:`~sweeprun.storage.urls.StorageSpec`, probed once.
 
-Network storages (PostgreSQL, MySQL, Redis, gRPC) are opened behind
-:class:`sweeprun.storage.retrying.RetryingStorage`, so a storage that blinks mid-sweep (a database
-restart) does not crash agents.
+The installed Optuna is checked first (:func:`sweeprun.storage.optuna_adapter.check_version`).
+Every storage is opened behind the batching decorator
+(:class:`sweeprun.storage.batching.BatchingStorage`, which documents the composition), and
+network storages (PostgreSQL, MySQL, Redis, gRPC) also behind
+:class:`sweeprun.storage.retrying.RetryingStorage`, so a storage that blinks mid-sweep (a
+database restart) does not crash agents.
 """
 
 from __future__ import annotations
@@ -23,18 +26,26 @@ def open_storage(
 ) -> BaseStorage:
     """Open (and create where needed) the Optuna storage behind ``spec``.
 
-    The storage must answer now (a clear error otherwise); with ``retry`` a network storage
-    is wrapped so that later outages are retried (see :mod:`sweeprun.storage.retrying`)."""
+    The storage must answer now (a clear error otherwise); it batches a trial's writes (see
+    :mod:`sweeprun.storage.batching`); with ``retry`` a network storage is wrapped so that later
+    outages are retried (see :mod:`sweeprun.storage.retrying`). ``retry=False`` on a network
+    storage gives the bare Optuna storage (for tests that compose the decorators themselves)."""
+    from sweeprun.storage.batching import batching
+    from sweeprun.storage.optuna_adapter import cached, check_version
+
+    check_version()
     inner = _open(spec, heartbeat_interval)
-    if not retry or spec.kind in ("journal", "sqlite"):
+    if spec.kind in ("journal", "sqlite"):
+        return batching(inner)
+    if not retry:
         return inner
-    from optuna.storages import RDBStorage, _CachedStorage
+    from optuna.storages import RDBStorage
 
     from sweeprun.storage.retrying import wrap
 
     if isinstance(inner, RDBStorage):
-        inner = _CachedStorage(inner)
-    return wrap(inner, spec.display, lambda text: redact(text, spec.url))
+        inner = cached(inner)
+    return wrap(batching(inner), spec.display, lambda text: redact(text, spec.url))
 
 
 def _open(spec: StorageSpec, heartbeat_interval: int | None) -> BaseStorage:

@@ -35,12 +35,19 @@ import time
 import uuid
 from collections.abc import Callable, Container, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
+
+from sweeprun.storage.optuna_adapter import (
+    ForwardingHeartbeat,
+    FrozenStudy,
+    HeartbeatStorage,
+    just_created,
+    trial_id_of,
+)
 
 # the outage machinery lives in sweeprun.storage.outage; these names stay importable from here
 from sweeprun.storage.outage import DEFAULT_BUDGET as DEFAULT_BUDGET
@@ -50,10 +57,8 @@ from sweeprun.storage.outage import StorageUnavailable as StorageUnavailable
 from sweeprun.storage.outage import describe as describe
 
 if TYPE_CHECKING:
-    import optuna
     from optuna.distributions import BaseDistribution
-    from optuna.study._frozen import FrozenStudy
-    from optuna.study._study_direction import StudyDirection
+    from optuna.study import StudyDirection
 
 T = TypeVar("T")
 
@@ -61,7 +66,11 @@ TOKEN_ATTR = "sweeprun:create_token"
 
 
 class RetryingStorage(BaseStorage):
-    """Delegates every storage call to ``inner``, retrying transient connection errors."""
+    """Delegates every storage call to ``inner``, retrying transient connection errors.
+
+    Over the batching decorator (:mod:`sweeprun.storage.batching`, as
+    :func:`sweeprun.storage.open.open_storage` composes them) its writes beyond ``BaseStorage``
+    (:class:`~sweeprun.storage.batching.TrialWriter`) are forwarded too, each retried whole."""
 
     def __init__(self, inner: BaseStorage, outage: Outage) -> None:
         self._inner = inner
@@ -162,7 +171,7 @@ class RetryingStorage(BaseStorage):
         trial_id = self._run(attempt)
         # ``ask`` reads the new trial back at once (``Trial.__init__``): nobody else has
         # written to it since, and the create returned it whole
-        self._known = _just_created(self._inner, trial_id)
+        self._known = just_created(self._inner, trial_id)
         return trial_id
 
     def expect(self, trial: FrozenTrial) -> None:
@@ -185,11 +194,12 @@ class RetryingStorage(BaseStorage):
                 extra.state == TrialState.RUNNING and "sweeprun.owner" not in extra.user_attrs
             )
             if unclaimed:
-                self._inner.set_trial_user_attr(extra._trial_id, "sweeprun.counted", False)
-                self._inner.set_trial_user_attr(extra._trial_id, "sweeprun.reason", "duplicate")
+                extra_id = trial_id_of(extra)
+                self._inner.set_trial_user_attr(extra_id, "sweeprun.counted", False)
+                self._inner.set_trial_user_attr(extra_id, "sweeprun.reason", "duplicate")
                 with contextlib.suppress(UpdateFinishedTrialError):
-                    self._inner.set_trial_state_values(extra._trial_id, TrialState.FAIL)
-        return mine[0]._trial_id
+                    self._inner.set_trial_state_values(extra_id, TrialState.FAIL)
+        return trial_id_of(mine[0])
 
     def set_trial_param(
         self,
@@ -206,17 +216,9 @@ class RetryingStorage(BaseStorage):
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
-        return self.finish(
-            trial_id, state, lambda: self._inner.set_trial_state_values(trial_id, state, values)
-        )
-
-    def finish(self, trial_id: int, state: TrialState, write: Callable[[], bool]) -> bool:
-        """A state write (``write``, e.g. one that also writes the end attributes in its
-        transaction) retried as ``set_trial_state_values`` is."""
-
         def attempt(retried: bool) -> bool:
             try:
-                done = write()
+                done = self._inner.set_trial_state_values(trial_id, state, values)
             except UpdateFinishedTrialError:
                 landed = retried and state.is_finished()
                 if landed and self._inner.get_trial(trial_id).state == state:
@@ -230,8 +232,8 @@ class RetryingStorage(BaseStorage):
 
     def _ambiguous_pop(self, trial_id: int) -> None:
         """A popped trial that may be ours: let the stale-trial check reclaim it if so."""
-        inner: Any = self._inner
-        if isinstance(inner, BaseHeartbeat) and inner.get_heartbeat_interval() is not None:
+        inner = self._inner
+        if isinstance(inner, HeartbeatStorage) and inner.get_heartbeat_interval() is not None:
             inner.record_heartbeat(trial_id)
 
     def set_trial_intermediate_value(
@@ -247,7 +249,7 @@ class RetryingStorage(BaseStorage):
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         known, self._known = self._known, None
-        if known is not None and known._trial_id == trial_id:
+        if known is not None and trial_id_of(known) == trial_id:
             import copy
 
             return copy.deepcopy(known)
@@ -269,46 +271,34 @@ class RetryingStorage(BaseStorage):
     def remove_session(self) -> None:
         self._inner.remove_session()
 
+    # ---- the batching decorator's writes (TrialWriter) -----------------------------------
+    def write_records(
+        self,
+        trial_id: int,
+        attrs: dict[str, Any],
+        intermediate: Sequence[tuple[int, float]] = (),
+        *,
+        hold: bool = False,
+        heartbeat: bool = False,
+    ) -> None:
+        self._call("write_records", trial_id, attrs, intermediate, hold=hold, heartbeat=heartbeat)
 
-class RetryingHeartbeatStorage(RetryingStorage, BaseHeartbeat):
+    def flush(self, trial_id: int) -> None:
+        self._call("flush", trial_id)
+
+    def discard(self, trial_id: int) -> None:
+        self._inner.discard(trial_id)  # type: ignore[attr-defined]
+
+    def expect_no_waiting(self, study_id: int) -> None:
+        self._inner.expect_no_waiting(study_id)  # type: ignore[attr-defined]
+
+
+class RetryingHeartbeatStorage(RetryingStorage, ForwardingHeartbeat):
     """A :class:`RetryingStorage` for storages with Optuna's heartbeat (RDB)."""
 
-    def record_heartbeat(self, trial_id: int) -> None:
-        self._call("record_heartbeat", trial_id)
-
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        return list(self._call("_get_stale_trial_ids", study_id))
-
-    def get_heartbeat_interval(self) -> int | None:
-        inner: Any = self._inner
-        value = inner.get_heartbeat_interval()
-        return None if value is None else int(value)
-
-    def get_heartbeat_stale_trial_callback(
-        self,
-    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        inner: Any = self._inner
-        callback: Callable[[optuna.Study, FrozenTrial], None] | None = (
-            inner.get_heartbeat_stale_trial_callback()
-        )
-        return callback
-
-
-def _just_created(inner: BaseStorage, trial_id: int) -> FrozenTrial | None:
-    """The trial Optuna's RDB cache holds for ``trial_id`` right after creating it, or None."""
-    from optuna.storages import _CachedStorage
-
-    if not isinstance(inner, _CachedStorage):
-        return None
-    with inner._lock:
-        where = inner._trial_id_to_study_id_and_number.get(trial_id)
-        if where is None:
-            return None
-        study_id, number = where
-        trial = inner._studies[study_id].trials.get(number)
-    if trial is None or trial._trial_id != trial_id or trial.state != TrialState.RUNNING:
-        return None
-    return trial
+    def heartbeat_call(self, fn: Callable[[HeartbeatStorage], T]) -> T:
+        inner = cast(HeartbeatStorage, self._inner)
+        return self._run(lambda _retried: fn(inner))
 
 
 def _tagged(template: FrozenTrial | None, token: str) -> FrozenTrial:
@@ -331,7 +321,7 @@ def _tagged(template: FrozenTrial | None, token: str) -> FrozenTrial:
     import copy
 
     tagged = copy.copy(template)
-    tagged._system_attrs = {**template.system_attrs, TOKEN_ATTR: token}
+    tagged.system_attrs = {**template.system_attrs, TOKEN_ATTR: token}
     return tagged
 
 
@@ -348,6 +338,6 @@ def wrap(
     if seconds <= 0:
         return inner
     outage = Outage(display, redact, seconds, say)
-    if isinstance(inner, BaseHeartbeat):
+    if isinstance(inner, HeartbeatStorage):
         return RetryingHeartbeatStorage(inner, outage)
     return RetryingStorage(inner, outage)

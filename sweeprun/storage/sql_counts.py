@@ -32,19 +32,17 @@ class Counts:
 
 def rdb_counter(study: optuna.Study) -> RdbCounter | None:
     """A counter for the study's RDB storage; None for other storages."""
-    from optuna.storages import RDBStorage
-
+    from sweeprun.storage.optuna_adapter import rdb_of, storage_of, study_id_of
     from sweeprun.storage.retrying import RetryingStorage
 
-    storage: Any = study._storage
+    storage = storage_of(study)
     run: Callable[[Callable[[bool], Any]], Any] = (
         storage._run if isinstance(storage, RetryingStorage) else (lambda fn: fn(False))
     )
-    inner = storage.inner if isinstance(storage, RetryingStorage) else storage
-    rdb = getattr(inner, "_backend", inner)
-    if not isinstance(rdb, RDBStorage):
+    rdb = rdb_of(storage)
+    if rdb is None:
         return None
-    return RdbCounter(rdb, study._study_id, run)
+    return RdbCounter(rdb, study_id_of(study), run)
 
 
 class RdbCounter:
@@ -150,22 +148,3 @@ class RdbCounter:
                 hit,
             )
         )
-
-
-class skip_waiting_pop:
-    """Around ``study.ask`` when the counts just read show no WAITING trial: ``ask`` then creates
-    a trial without first reading the study's trials to look for one (Optuna's
-    ``_pop_waiting_trial_id``). A trial queued meanwhile is found by the next launch, as it
-    would be when queued between Optuna's own read and its create."""
-
-    def __init__(self, study: optuna.Study, skip: bool) -> None:
-        self.study = study
-        self.skip = skip
-
-    def __enter__(self) -> None:
-        if self.skip:
-            self.study._pop_waiting_trial_id = lambda: None  # type: ignore[method-assign]
-
-    def __exit__(self, *exc: object) -> None:
-        if self.skip:
-            del self.study._pop_waiting_trial_id

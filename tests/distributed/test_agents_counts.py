@@ -75,14 +75,16 @@ def test_aggregate_counts_match_the_trial_list(sweep: optuna.Study) -> None:
 def test_a_queued_trial_is_popped_after_counts_showing_none(sweep: optuna.Study) -> None:
     """The skip is only taken on counts read for this launch; a trial queued after them is
     handed out by the next ask, as with Optuna's own read."""
-    from sweeprun.storage.sql_counts import skip_waiting_pop
+    from sweeprun.storage.batching import trial_writer
+    from sweeprun.storage.optuna_adapter import storage_of, study_id_of
 
     study = sweep
-    with skip_waiting_pop(study, True):
-        fresh = study.ask()
-    assert fresh.number == 0
+    study.enqueue_trial({"x": 0.5})
+    trial_writer(storage_of(study)).expect_no_waiting(study_id_of(study))  # counted: none
+    fresh = study.ask()  # the queued trial is not looked for
+    assert fresh.number == 1
+    queued = study.ask()  # the next ask looks again
+    assert queued.number == 0 and queued.suggest_float("x", 0.0, 1.0) == 0.5
     study.enqueue_trial({"x": 0.75})
-    with skip_waiting_pop(study, False):
-        popped = study.ask()
+    popped = study.ask()
     assert popped.suggest_float("x", 0.0, 1.0) == 0.75
-    assert "_pop_waiting_trial_id" not in study.__dict__

@@ -495,12 +495,16 @@ def test_a_late_attribute_write_on_a_finished_trial_does_not_break_the_agent(
 ) -> None:
     from optuna.storages.journal import JournalFileBackend
 
-    from sweeprun.storage.writer import set_user_attrs
+    from sweeprun.storage.batching import BatchingStorage
+    from sweeprun.storage.optuna_adapter import trial_id_of
 
-    def agent() -> optuna.storages.JournalStorage:
-        return optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "j.log")))
+    def agent() -> BatchingStorage:
+        return BatchingStorage(
+            optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "j.log")))
+        )
 
-    study_a = optuna.create_study(storage=agent(), study_name="s")
+    study_a_storage = agent()
+    study_a = optuna.create_study(storage=study_a_storage, study_name="s")
     trial = study_a.ask()
     study_b = optuna.load_study(storage=agent(), study_name="s")
     study_b.tell(study_b.trials[0].number, state=optuna.trial.TrialState.FAIL)  # a reaper
@@ -508,5 +512,5 @@ def test_a_late_attribute_write_on_a_finished_trial_does_not_break_the_agent(
     # agent A still sees the trial RUNNING and writes its end records; refusing the write is
     # fine, breaking every later read is not
     with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
-        set_user_attrs(study_a._storage, trial._trial_id, attrs)
+        study_a_storage.write_records(trial_id_of(trial), attrs)
     assert [t.state.name for t in study_a.get_trials()] == ["FAIL"]

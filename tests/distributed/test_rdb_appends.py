@@ -1,26 +1,28 @@
-"""The RDB hot path (real PostgreSQL, real sweeprun modules): a trial's parameters go out in
-the launch-attributes transaction (with the heartbeat), its end attributes in the transaction
-of its state write, and another agent (another storage on the same database) sees each step.
-Transactions and statements are counted with SQLAlchemy event hooks."""
+"""The RDB hot path through the batching decorator (real PostgreSQL, real sweeprun modules): a
+trial's parameters go out in the launch-attributes transaction (with the heartbeat), its end
+attributes in the transaction of its state write — so another agent (another storage on the
+same database) never sees one without the other — with Optuna's checks kept. Transactions are
+observed with SQLAlchemy event hooks; how many statements a trial takes is a measured figure in
+``bench/storage_writes.py``."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import optuna
 import pytest
 import sqlalchemy
-from optuna.exceptions import UpdateFinishedTrialError
 from sqlalchemy import event
 
 from sweeprun.run.trial import tell
 from sweeprun.run.verdict import COMPLETE, Verdict
+from sweeprun.storage.batching import BatchingStorage, trial_writer
 from sweeprun.storage.open import open_storage
-from sweeprun.storage.retrying import RetryingStorage
+from sweeprun.storage.optuna_adapter import cached, rdb_of, storage_of, trial_id_of
+from sweeprun.storage.retrying import RetryingStorage, wrap
 from sweeprun.storage.urls import classify
-from sweeprun.storage.writer import deferred_params, flush_held, set_user_attrs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -41,17 +43,20 @@ def name(postgres_url: str) -> Iterator[str]:
 def _agent(url: str, name: str) -> optuna.Study:
     storage = open_storage(classify(url), heartbeat_interval=60)
     assert isinstance(storage, RetryingStorage)  # the wrapper the agents run behind
+    assert isinstance(storage.inner, BatchingStorage)
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError:
         return optuna.create_study(study_name=name, storage=storage)
 
 
-class Counter:
-    """Transactions committed and statements run on one storage's engine."""
+class Commits:
+    """Transactions committed, and whether a statement touched a table, on one engine."""
 
     def __init__(self, study: optuna.Study) -> None:
-        self.engine: sqlalchemy.Engine = study._storage._backend.engine  # type: ignore[attr-defined]
+        rdb = rdb_of(storage_of(study))
+        assert rdb is not None
+        self.engine: sqlalchemy.Engine = rdb.engine
         self.commits = 0
         self.statements: list[str] = []
         event.listen(self.engine, "commit", self._commit)
@@ -74,7 +79,7 @@ class Counter:
 
 
 def _seen(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
-    return optuna.load_study(study_name=study.study_name, storage=study._storage).trials[number]
+    return optuna.load_study(study_name=study.study_name, storage=storage_of(study)).trials[number]
 
 
 def test_parameters_ride_on_the_launch_and_end_attributes_on_the_state(
@@ -82,34 +87,36 @@ def test_parameters_ride_on_the_launch_and_end_attributes_on_the_state(
 ) -> None:
     a = _agent(postgres_url, name)
     b = _agent(postgres_url, name)  # a second agent on the same database
+    writer = trial_writer(storage_of(a))
     first = a.ask(DISTS)  # the study knows the names and distributions from now on
     a.tell(first, 1.0)
-    count = Counter(a)
+    count = Commits(a)
     try:
-        with deferred_params(a._storage):
-            trial = a.ask(DISTS)
+        trial = a.ask(DISTS)
         _, statements = count.take()
         assert "INSERT INTO trials" in statements
         assert "INSERT INTO trial_params" not in statements  # the three parameters wait
         assert set(trial.params) == {"x", "y", "opt"}  # ... but the trial has them at once
         assert _seen(b, trial.number).params == {}
+        # this process reads what it wrote
+        assert a.get_trials(deepcopy=False)[-1].params == trial.params
+        count.take()
 
         launch = {"sweeprun.owner": "me", "sweeprun.pid": 1}
-        set_user_attrs(a._storage, trial._trial_id, launch, heartbeat=True)
+        writer.write_records(trial_id_of(trial), launch, heartbeat=True)
         commits, statements = count.take()
         assert commits == 1  # parameters, launch attributes and heartbeat in one transaction
-        assert len(statements) == 5  # trial check, attributes, parameters, heartbeat read, insert
-        assert statements.count("INSERT INTO trial_params") == 1  # one for the three
+        assert "INSERT INTO trial_params" in statements
         seen = _seen(b, trial.number)
         assert seen.params == trial.params and seen.distributions == trial.distributions
         assert seen.user_attrs == launch
         # the sampler reads them back through the storage, as Optuna wrote them
-        assert b._storage.get_trial_param(trial._trial_id, "y") == DISTS["y"].to_internal_repr(
-            trial.params["y"]
-        )
+        assert storage_of(b).get_trial_param(trial_id_of(trial), "y") == DISTS[
+            "y"
+        ].to_internal_repr(trial.params["y"])
 
         end = {"sweeprun.exit_code": 0, "sweeprun.counted": True}
-        set_user_attrs(a._storage, trial._trial_id, end, [(0, 0.5)], hold=True)
+        writer.write_records(trial_id_of(trial), end, [(0, 0.5)], hold=True)
         assert count.take()[0] == 0
         assert "sweeprun.exit_code" not in _seen(b, trial.number).user_attrs
         assert tell(a, trial, Verdict(COMPLETE, [0.5], None)) is None
@@ -127,19 +134,19 @@ def test_a_trial_reaped_meanwhile_refuses_its_end_records_and_state(
     postgres_url: str, name: str
 ) -> None:
     a = _agent(postgres_url, name)
-    with deferred_params(a._storage):
-        trial = a.ask(DISTS)
-    set_user_attrs(a._storage, trial._trial_id, {"sweeprun.owner": "me"}, heartbeat=True)
+    writer = trial_writer(storage_of(a))
+    trial = a.ask(DISTS)
+    writer.write_records(trial_id_of(trial), {"sweeprun.owner": "me"}, heartbeat=True)
     reaper = _agent(postgres_url, name)
     reaper.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-    set_user_attrs(a._storage, trial._trial_id, {"sweeprun.counted": True}, hold=True)
-    with pytest.raises(UpdateFinishedTrialError):  # as the end attributes' write was before
-        tell(a, trial, Verdict(COMPLETE, [1.0], None))
+    writer.write_records(trial_id_of(trial), {"sweeprun.counted": True}, hold=True)
+    error = tell(a, trial, Verdict(COMPLETE, [1.0], None))
+    assert error is not None and "finished" in error  # reported, the agent goes on
     seen = _seen(reaper, trial.number)
     assert seen.state.name == "FAIL" and seen.values is None
     assert seen.user_attrs == {"sweeprun.owner": "me"}
     assert seen.params == trial.params  # written at launch, before the reaper
-    flush_held(a._storage)  # nothing is left waiting
+    assert "sweeprun.counted" not in a.get_trials()[0].user_attrs  # nothing is left held
 
 
 def test_a_parameter_whose_distribution_disagrees_with_the_study_is_refused_whole(
@@ -148,38 +155,96 @@ def test_a_parameter_whose_distribution_disagrees_with_the_study_is_refused_whol
     a = _agent(postgres_url, name)
     other = _agent(postgres_url, name)  # another agent stored "x" with another range first
     other.tell(other.ask({"x": optuna.distributions.CategoricalDistribution(["a", "b"])}), 1.0)
-    with deferred_params(a._storage):
-        trial = a.ask(DISTS)  # this process has not seen "x": checked at the write
+    trial = a.ask(DISTS)  # this process has not seen "x": checked at the write
     with pytest.raises(ValueError, match="Cannot set different distribution kind"):
-        set_user_attrs(a._storage, trial._trial_id, {"sweeprun.owner": "me"}, heartbeat=True)
+        trial_writer(storage_of(a)).write_records(
+            trial_id_of(trial), {"sweeprun.owner": "me"}, heartbeat=True
+        )
     seen = _seen(other, trial.number)
     assert seen.params == {} and seen.user_attrs == {}  # all or nothing
 
 
-def test_a_lost_reply_of_the_state_transaction_is_retried_as_the_plain_state_write(
+def test_a_distribution_this_process_knows_is_checked_before_anything_is_written(
     postgres_url: str, name: str
 ) -> None:
-    from sweeprun.storage.writer_rdb import _rdb_finish
-
     a = _agent(postgres_url, name)
-    trial = a.ask(DISTS)
-    storage = a._storage
-    assert isinstance(storage, RetryingStorage)
-    rdb = storage._backend
-    calls = []
+    a.tell(a.ask(DISTS), 1.0)
+    with pytest.raises(ValueError, match="Cannot set different distribution kind"):
+        a.ask({"x": optuna.distributions.CategoricalDistribution(["a", "b"])})
 
-    def write() -> bool:  # the transaction commits, then the reply is lost
-        calls.append(1)
-        done = _rdb_finish(
-            rdb, trial._trial_id, optuna.trial.TrialState.FAIL, None, {"sweeprun.counted": True}, []
-        )
-        if len(calls) == 1:
+
+class LostReply(BatchingStorage):
+    """The batching decorator whose first state write commits and then loses its reply (the
+    network, not the database, fails)."""
+
+    lost = 0
+
+    def set_trial_state_values(
+        self, trial_id: int, state: Any, values: Sequence[float] | None = None
+    ) -> bool:
+        done = super().set_trial_state_values(trial_id, state, values)
+        if not self.lost:
+            self.lost += 1
             raise sqlalchemy.exc.OperationalError("COMMIT", None, ConnectionResetError("lost"))
         return done
 
-    assert storage.finish(trial._trial_id, optuna.trial.TrialState.FAIL, write) is True
-    assert len(calls) == 2  # the repeat found the trial finished in that state: it landed
-    seen = _seen(a, trial.number)
+
+def test_a_lost_reply_of_the_state_transaction_is_retried_and_reported_as_landed(
+    postgres_url: str, name: str
+) -> None:
+    rdb = open_storage(classify(postgres_url), retry=False)
+    assert isinstance(rdb, optuna.storages.RDBStorage)
+    notes: list[str] = []
+    storage = wrap(LostReply(cached(rdb)), "pg", str, budget=30, say=notes.append)
+    study = optuna.create_study(study_name=name, storage=storage)
+    trial = study.ask(DISTS)
+    writer = trial_writer(storage)
+    writer.write_records(trial_id_of(trial), {"sweeprun.counted": True}, hold=True)
+    assert storage.set_trial_state_values(trial_id_of(trial), optuna.trial.TrialState.FAIL)
+    assert notes and "reachable again" in notes[-1]  # one outage, retried
+    seen = _seen(study, trial.number)
     assert seen.state.name == "FAIL" and seen.user_attrs == {"sweeprun.counted": True}
-    with pytest.raises(UpdateFinishedTrialError):  # a finished trial is refused, not retried
-        storage.finish(trial._trial_id, optuna.trial.TrialState.COMPLETE, write)
+    assert seen.params == trial.params  # the held parameters went out with the state
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # refused, not retried
+        storage.set_trial_state_values(trial_id_of(trial), optuna.trial.TrialState.COMPLETE)
+
+
+class NeverArrived:
+    """An RDB sink whose first state write fails before reaching the server."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.holds_params = inner.holds_params
+        self.failed = 0
+
+    def check_param(self, trial_id: int, name: str, dist: Any) -> bool:
+        return bool(self.inner.check_param(trial_id, name, dist))
+
+    def write(self, trial_id: int, batch: Any, heartbeat: bool) -> None:
+        self.inner.write(trial_id, batch, heartbeat)
+
+    def finish(self, trial_id: int, state: Any, values: Any, batch: Any) -> bool:
+        if not self.failed:
+            self.failed += 1
+            raise sqlalchemy.exc.OperationalError("BEGIN", None, ConnectionRefusedError("down"))
+        return bool(self.inner.finish(trial_id, state, values, batch))
+
+
+def test_a_state_write_that_never_arrived_is_retried_with_its_held_records(
+    postgres_url: str, name: str
+) -> None:
+    from sweeprun.storage.writer_rdb import RdbSink
+
+    rdb = open_storage(classify(postgres_url), retry=False)
+    assert isinstance(rdb, optuna.storages.RDBStorage)
+    inner = cached(rdb)
+    sink = NeverArrived(RdbSink(rdb, inner))
+    storage = wrap(BatchingStorage(inner, sink), "pg", str, budget=30, say=lambda _: None)
+    study = optuna.create_study(study_name=name, storage=storage)
+    trial = study.ask(DISTS)
+    trial_writer(storage).write_records(trial_id_of(trial), {"sweeprun.counted": True}, hold=True)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert sink.failed == 1
+    seen = _seen(study, trial.number)
+    assert seen.state.name == "FAIL" and seen.user_attrs == {"sweeprun.counted": True}
+    assert seen.params == trial.params

@@ -1,6 +1,8 @@
-"""The journal file's hot path: a trial's records in three appends (create; parameters with
-the launch attributes; end attributes with the state), reads that skip an unchanged file,
-and what a second agent (another storage on the same file) sees at each step."""
+"""The journal file's hot path through the batching decorator: a trial's parameters land in
+one append with its launch attributes, its end attributes in one append with its state (so
+another agent never sees one without the other), reads skip an unchanged file, and what a
+second agent (another storage on the same file) sees at each step. How many appends a trial
+takes in all is a measured figure in ``bench/storage_writes.py``."""
 
 from __future__ import annotations
 
@@ -13,9 +15,11 @@ import pytest
 
 from sweeprun.run.trial import tell
 from sweeprun.run.verdict import COMPLETE, Verdict
+from sweeprun.storage.batching import BatchingStorage, trial_writer
+from sweeprun.storage.journal import SafeJournalFileBackend
 from sweeprun.storage.open import open_storage
+from sweeprun.storage.optuna_adapter import journal_backend, journal_of, storage_of, trial_id_of
 from sweeprun.storage.urls import classify
-from sweeprun.storage.writer import deferred_params, journal_file, set_user_attrs
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -28,23 +32,31 @@ DISTS = {
 
 def _agent(path: Path) -> optuna.Study:
     storage = open_storage(classify(str(path)))
+    assert isinstance(storage, BatchingStorage)
     try:
         return optuna.load_study(study_name="s", storage=storage)
     except KeyError:
         return optuna.create_study(study_name="s", storage=storage)
 
 
+def _file(study: optuna.Study) -> SafeJournalFileBackend:
+    journal = journal_of(storage_of(study))
+    assert journal is not None
+    backend = journal_backend(journal)
+    assert isinstance(backend, SafeJournalFileBackend)
+    return backend
+
+
 def _count_appends(study: optuna.Study) -> list[int]:
     """Count the backend's appends that reach the file (a spy that calls through)."""
-    backend = journal_file(study._storage)
-    assert backend is not None
+    backend = _file(study)
     calls = [0]
     real = backend.append_logs
 
     def spy(logs: list[dict[str, Any]]) -> None:
-        before = Path(backend._file_path).stat().st_size
+        before = Path(backend.path).stat().st_size
         real(logs)
-        if Path(backend._file_path).stat().st_size > before:
+        if Path(backend.path).stat().st_size > before:
             calls[0] += 1
 
     backend.append_logs = spy  # type: ignore[method-assign]
@@ -55,31 +67,36 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_a_trial_takes_three_appends_and_another_agent_sees_each_step(tmp_path: Path) -> None:
+def test_parameters_land_with_the_launch_and_end_attributes_with_the_state(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "journal.log"
     a = _agent(path)
     b = _agent(path)  # a second agent on the same file
+    writer = trial_writer(storage_of(a))
     appends = _count_appends(a)
 
-    with deferred_params(a._storage):
-        trial = a.ask(DISTS)
-    assert appends[0] == 1  # the create only: the three parameters wait
-    assert set(trial.params) == {"x", "y", "opt"}  # ... but the trial has them at once
+    trial = a.ask(DISTS)
+    assert set(trial.params) == {"x", "y", "opt"}  # the trial has them at once
     seen = b.get_trials(deepcopy=False)[0]
-    assert seen.state.name == "RUNNING" and seen.params == {}
+    assert seen.state.name == "RUNNING" and seen.params == {}  # ... but they wait
+    mine = a.get_trials(deepcopy=False)[0]  # this process reads what it wrote
+    assert mine.params == trial.params and mine.distributions == trial.distributions
+    before = appends[0]
 
-    set_user_attrs(a._storage, trial._trial_id, {"sweeprun.owner": "me", "sweeprun.pid": 1})
-    assert appends[0] == 2  # parameters and launch attributes in one append
+    writer.write_records(trial_id_of(trial), {"sweeprun.owner": "me", "sweeprun.pid": 1})
+    assert appends[0] == before + 1  # parameters and launch attributes: one append
     seen = b.get_trials(deepcopy=False)[0]
     assert seen.params == trial.params
     assert seen.user_attrs == {"sweeprun.owner": "me", "sweeprun.pid": 1}
 
     end = {"sweeprun.exit_code": 0, "sweeprun.counted": True}
-    set_user_attrs(a._storage, trial._trial_id, end, [(0, 0.5)], hold=True)
-    assert appends[0] == 2
+    writer.write_records(trial_id_of(trial), end, [(0, 0.5)], hold=True)
+    assert appends[0] == before + 1
     assert "sweeprun.exit_code" not in b.get_trials(deepcopy=False)[0].user_attrs
+    assert a.get_trials(deepcopy=False)[0].user_attrs["sweeprun.exit_code"] == 0
     assert tell(a, trial, Verdict(COMPLETE, [0.5], None)) is None
-    assert appends[0] == 3  # end attributes, intermediate value and state together
+    assert appends[0] == before + 2  # end attributes, intermediate value and state: one
     done = b.get_trials(deepcopy=False)[0]
     assert done.state.name == "COMPLETE" and done.value == 0.5
     assert done.user_attrs["sweeprun.exit_code"] == 0 and done.intermediate_values == {0: 0.5}
@@ -98,18 +115,18 @@ def test_held_end_records_of_a_trial_reaped_meanwhile_are_refused_without_breaki
 ) -> None:
     path = tmp_path / "journal.log"
     a = _agent(path)
-    with deferred_params(a._storage):
-        trial = a.ask(DISTS)
-    set_user_attrs(a._storage, trial._trial_id, {"sweeprun.owner": "me"})
+    writer = trial_writer(storage_of(a))
+    trial = a.ask(DISTS)
+    writer.write_records(trial_id_of(trial), {"sweeprun.owner": "me"})
     reaper = _agent(path)
     reaper.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-    set_user_attrs(a._storage, trial._trial_id, {"sweeprun.counted": True}, hold=True)
+    writer.write_records(trial_id_of(trial), {"sweeprun.counted": True}, hold=True)
     error = tell(a, trial, Verdict(COMPLETE, [1.0], None))
     assert error == "Cannot tell a FAIL trial."
-    backend = journal_file(a._storage)
-    assert backend is not None and backend.pending == []  # written (and refused), not kept
+    assert _file(a).pending == []  # written (and refused), not kept
     assert [t.state.name for t in a.get_trials()] == ["FAIL"]
     assert "sweeprun.counted" not in a.get_trials()[0].user_attrs
+    assert "sweeprun.counted" not in _agent(path).get_trials()[0].user_attrs
     a.ask()  # the agent goes on: later reads and writes work
     assert len(_agent(path).get_trials()) == 2
 
@@ -123,15 +140,16 @@ def test_a_trial_reaped_between_tells_check_and_write_refuses_the_whole_append(
     a = _agent(path)
     trial = a.ask()
     reaper = _agent(path)
-    backend = journal_file(a._storage)
-    assert backend is not None
+    backend = _file(a)
     real = backend.append_logs
 
     def reaped_first(logs: list[dict[str, Any]]) -> None:
         reaper.tell(trial.number, state=optuna.trial.TrialState.FAIL)
         real(logs)
 
-    set_user_attrs(a._storage, trial._trial_id, {"sweeprun.counted": True}, hold=True)
+    trial_writer(storage_of(a)).write_records(
+        trial_id_of(trial), {"sweeprun.counted": True}, hold=True
+    )
     backend.append_logs = reaped_first  # type: ignore[method-assign]
     error = tell(a, trial, Verdict(COMPLETE, [1.0], None))
     backend.append_logs = real  # type: ignore[method-assign]
@@ -154,6 +172,33 @@ def test_a_read_of_an_unchanged_journal_sees_another_agents_next_append(tmp_path
     assert len(a.get_trials()) == 1
     a.ask()  # the next append cuts the torn tail first
     assert len(_agent(path).get_trials()) == 2
+
+
+def test_a_write_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> None:
+    """All or nothing: a batch whose write fails part-way (here the file size limit, as a full
+    disk would) is cut back, so another agent sees neither the parameters nor the launch
+    attributes, and the journal stays readable and writable."""
+    import resource
+    import signal
+
+    path = tmp_path / "journal.log"
+    a = _agent(path)
+    trial = a.ask(DISTS)
+    size = path.stat().st_size
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size + 40, hard))  # room for part of a record
+    try:
+        with pytest.raises(OSError):
+            trial_writer(storage_of(a)).write_records(trial_id_of(trial), {"sweeprun.owner": "me"})
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+    assert path.stat().st_size == size  # cut back to where the write began
+    seen = _agent(path).get_trials()[0]
+    assert seen.params == {} and seen.user_attrs == {}
+    trial_writer(storage_of(a)).write_records(trial_id_of(trial), {"sweeprun.owner": "me"})
+    assert _agent(path).get_trials()[0].user_attrs == {"sweeprun.owner": "me"}
 
 
 @pytest.mark.parametrize("popped", [True, False])
@@ -180,8 +225,7 @@ def test_a_trial_killed_before_its_launch_record_reruns_its_queued_parameters(
     a = _agent(path)
     if popped:
         a.enqueue_trial({"x": 0.25}, user_attrs={"sweeprun.grid_index": 3})
-    with deferred_params(a._storage):
-        a.ask(space.distributions())  # ... and the agent dies: the parameters never go out
+    a.ask(space.distributions())  # ... and the agent dies: the parameters never go out
     other = _agent(path)
     assert recover_orphans(other, space, lease_grace=0.0) == 1
     waiting = other.get_trials(states=(optuna.trial.TrialState.WAITING,))
