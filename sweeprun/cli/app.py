@@ -1,281 +1,255 @@
-"""The typer application: every command's flags, turned into keyword arguments for
-``sweeprun.commands.<name>.run``, imported lazily so that ``sweeprun --help`` and
-``sweeprun validate`` never import optuna. :mod:`sweeprun.cli.main` holds the entry point, its
-error boundary and a fast path for ``validate`` that skips building this application.
+"""Every command, its one-line summary and its flags, as argparse parsers built on demand.
 
-No ``from __future__ import annotations`` here: typer would then ``eval`` every parameter's
-annotation string of every command on each run (~7 ms of start-up).
+:func:`parse` turns a command line into ``(command, kwargs)`` for
+``sweeprun.commands.<command>.run(**kwargs)``. Only the parser of the command being run is
+built, and nothing here imports a command module: :mod:`sweeprun.cli.main` imports the one it
+dispatches to, so ``sweeprun --help`` and ``sweeprun validate`` never import optuna.
 """
 
-import importlib
-from pathlib import Path
-from typing import Annotated, Any
+from __future__ import annotations
 
-import typer
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from sweeprun import __version__
+from sweeprun.cli.parser import Parser, UsageError, integer
+from sweeprun.errors import did_you_mean
 
-app = typer.Typer(
-    name="sweeprun",
-    help="Run hyperparameter sweeps from a W&B-style sweep.yaml, offline, with Optuna.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,  # plain help: no rich import on the startup path
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+SUMMARY = "Run hyperparameter sweeps from a W&B-style sweep.yaml, offline, with Optuna."
 
 
-def _dispatch(command: str, **kwargs: Any) -> None:
-    module = importlib.import_module(f"sweeprun.commands.{command}")
-    code = module.run(**kwargs)
-    raise typer.Exit(code)
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"sweeprun {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
-    ] = False,
-) -> None:
-    """Run hyperparameter sweeps from a W&B-style sweep.yaml, offline, with Optuna."""
-
-
-StorageOpt = Annotated[
-    str | None,
-    typer.Option("--storage", help="Storage URL or journal file (default: .sweeprun/journal.log)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-
-
-@app.command()
-def start(
-    sweep: Annotated[Path, typer.Argument(help="The sweep.yaml file.")],
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Parallel trials.")] = None,
-    storage: StorageOpt = None,
-    name: Annotated[str | None, typer.Option("--name", help="Sweep name.")] = None,
-    gpus: Annotated[str | None, typer.Option("--gpus", help="GPU ids, e.g. 0,1.")] = None,
-    max_trials: Annotated[int | None, typer.Option("--max-trials", help="Trial cap.")] = None,
-    timeout: Annotated[str | None, typer.Option("--timeout", help="Wall budget, e.g. 4h.")] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the argv of the first trials; launch nothing.")
-    ] = False,
-    json_out: JsonOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final summary.")] = False,
-) -> None:
-    """Create (or resume) a sweep and run a local agent."""
-    _dispatch(
-        "start",
-        sweep=sweep,
-        jobs=jobs,
-        storage=storage,
-        name=name,
-        gpus=gpus,
-        max_trials=max_trials,
-        timeout=timeout,
-        dry_run=dry_run,
-        json_out=json_out,
-        quiet=quiet,
+def _storage(p: Parser, sweep_file: bool = False) -> None:
+    from_file = "the file's `storage:`, else " if sweep_file else ""
+    p.add_argument(
+        "--storage",
+        metavar="URL",
+        help="storage URL or journal file "
+        f"(default: $SWEEPRUN_STORAGE, else {from_file}.sweeprun/journal.log)",
     )
 
 
-@app.command()
-def agent(
-    name: Annotated[str, typer.Argument(help="The sweep to join.")],
-    storage: StorageOpt = None,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Parallel trials.")] = 1,
-    count: Annotated[int | None, typer.Option("--count", help="Run at most N trials.")] = None,
-    gpus: Annotated[str | None, typer.Option("--gpus", help="GPU ids, e.g. 0,1.")] = None,
-    json_out: JsonOpt = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final summary.")] = False,
-) -> None:
-    """Join an existing sweep from this machine."""
-    _dispatch(
-        "agent",
-        name=name,
-        storage=storage,
-        jobs=jobs,
-        count=count,
-        gpus=gpus,
-        json_out=json_out,
-        quiet=quiet,
+def _json(p: Parser) -> None:
+    p.add_argument("--json", dest="json_out", action="store_true", help="machine-readable JSON")
+
+
+def _quiet(p: Parser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="only the final summary")
+
+
+def _gpus(p: Parser) -> None:
+    p.add_argument(
+        "--gpus",
+        metavar="IDS",
+        help="GPU ids, e.g. 0,1 (default: $CUDA_VISIBLE_DEVICES, else those nvidia-smi lists)",
     )
 
 
-@app.command()
-def validate(
-    files: Annotated[list[Path], typer.Argument(help="sweep.yaml files.")],
-    json_out: JsonOpt = False,
-) -> None:
-    """Check sweep files; print the search-space size, method and metric."""
-    _dispatch("validate", files=files, json_out=json_out)
+def _name(p: Parser) -> None:
+    p.add_argument("name", metavar="NAME", help="the sweep's name")
 
 
-@app.command()
-def schema() -> None:
-    """Print the JSON Schema of sweep.yaml (for yaml-language-server)."""
-    _dispatch("schema")
+def _start(p: Parser) -> None:
+    p.add_argument("sweep", metavar="SWEEP.yaml", type=Path, help="the sweep file")
+    p.add_argument(
+        "-j", "--jobs", metavar="N", type=integer,
+        help="trials run at once (default: the file's `parallelism:`, else 1)",
+    )  # fmt: skip
+    _storage(p, sweep_file=True)
+    p.add_argument("--name", metavar="NAME", help="sweep name (default: the file's `name:`, "
+                   "else the file name without .yaml)")  # fmt: skip
+    _gpus(p)
+    p.add_argument(
+        "--max-trials", metavar="N", type=integer,
+        help="run at most N trials (default: the file's `run_cap:` / `budget.trials:`, "
+        "else until the search space or the time budget is used up)",
+    )  # fmt: skip
+    p.add_argument(
+        "--timeout", metavar="DURATION",
+        help="wall-clock budget, e.g. 90m or 4h (default: the file's `budget.time:`, else none)",
+    )  # fmt: skip
+    p.add_argument(
+        "--dry-run", action="store_true",
+        help="print the argv of the first trials (5, or --max-trials); launch nothing",
+    )  # fmt: skip
+    _json(p)
+    _quiet(p)
 
 
-NameArg = Annotated[str, typer.Argument(help="The sweep name.")]
+def _agent(p: Parser) -> None:
+    _name(p)
+    _storage(p)
+    p.add_argument("-j", "--jobs", metavar="N", type=integer, default=1, help="trials run at once")
+    p.add_argument("--count", metavar="N", type=integer, help="run at most N trials (default: "
+                   "until the sweep's budget is used up)")  # fmt: skip
+    _gpus(p)
+    _json(p)
+    _quiet(p)
 
 
-@app.command()
-def status(
-    name: Annotated[
-        str | None, typer.Argument(help="A sweep name (all sweeps if omitted).")
-    ] = None,
-    storage: StorageOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Show all sweeps in the storage, or one sweep in detail."""
-    _dispatch("status", name=name, storage=storage, json_out=json_out)
+def _validate(p: Parser) -> None:
+    p.add_argument("files", metavar="SWEEP.yaml", type=Path, nargs="+", help="sweep files")
+    _json(p)
 
 
-@app.command()
-def trials(
-    name: NameArg,
-    storage: StorageOpt = None,
-    state: Annotated[
-        list[str] | None, typer.Option("--state", help="Only these states (repeatable).")
-    ] = None,
-    sort: Annotated[str | None, typer.Option("--sort", help="Sort by a column or metric.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="At most N rows.")] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """List a sweep's trials: params, value, state, duration, steps, host."""
-    _dispatch(
-        "trials",
-        name=name,
-        storage=storage,
-        state=state,
-        sort=sort,
-        limit=limit,
-        json_out=json_out,
+def _status(p: Parser) -> None:
+    p.add_argument("name", metavar="NAME", nargs="?", help="one sweep (default: all sweeps)")
+    _storage(p)
+    _json(p)
+
+
+def _trials(p: Parser) -> None:
+    _name(p)
+    _storage(p)
+    p.add_argument("--state", metavar="STATE", action="append", help="only trials in this "
+                   "state, e.g. complete, fail, pruned, running (repeatable)")  # fmt: skip
+    p.add_argument("--sort", metavar="COLUMN", help="sort by a column, metric or parameter")
+    p.add_argument("--limit", metavar="N", type=integer, help="at most N rows")
+    _json(p)
+
+
+def _best(p: Parser) -> None:
+    _name(p)
+    _storage(p)
+    p.add_argument("--top", metavar="K", type=integer, default=1, help="the K best trials")
+    _json(p)
+
+
+def _logs(p: Parser) -> None:
+    _name(p)
+    p.add_argument("trial", metavar="TRIAL", type=integer, help="the trial number")
+    _storage(p)
+    p.add_argument("-f", "--follow", action="store_true", help="follow a running trial")
+    p.add_argument("--stderr", action="store_true", help="show stderr instead of stdout")
+
+
+def _export(p: Parser) -> None:
+    _name(p)
+    _storage(p)
+    p.add_argument("--format", metavar="FORMAT", default="csv", help="csv, json or jsonl")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path, help="write to FILE "
+                   "(default: standard output)")  # fmt: skip
+    p.add_argument("--curves", action="store_true", help="include intermediate values")
+
+
+def _report(p: Parser) -> None:
+    _name(p)
+    p.add_argument("-o", "--output", metavar="FILE", type=Path, required=True,
+                   help="the HTML file to write")  # fmt: skip
+    _storage(p)
+
+
+def _server(port: int) -> Callable[[Parser], None]:
+    def add(p: Parser) -> None:
+        _storage(p)
+        p.add_argument("--host", metavar="ADDRESS", default="127.0.0.1", help="bind address")
+        p.add_argument("--port", metavar="PORT", type=integer, default=port, help="port")
+
+    return add
+
+
+def _stop(p: Parser) -> None:
+    _name(p)
+    _storage(p)
+    p.add_argument("--now", action="store_true", help="stop running trials too")
+
+
+def _smoke(p: Parser) -> None:
+    p.add_argument("sweep", metavar="SWEEP.yaml", type=Path, help="the sweep file")
+    _storage(p, sweep_file=True)
+    p.add_argument("--junit", metavar="FILE", type=Path, help="write a JUnit XML report to FILE")
+    p.add_argument("--max-trials", metavar="N", type=integer, help="at most N configurations "
+                   "(default: the file's `smoke.max_trials:`, else 32)")  # fmt: skip
+    p.add_argument("-j", "--jobs", metavar="N", type=integer, help="trials run at once "
+                   "(default: 2)")  # fmt: skip
+    _json(p)
+
+
+def _lint(p: Parser) -> None:
+    p.add_argument("sweep", metavar="SWEEP.yaml", type=Path, help="the sweep file")
+    p.add_argument("--strict", action="store_true", help="warnings are errors (exit 1)")
+    _json(p)
+
+
+def _init(p: Parser) -> None:
+    p.add_argument("--template", metavar="NAME", help="the template to write (default: basic; "
+                   "all of them are listed below)")  # fmt: skip
+    p.add_argument("-o", "--output", metavar="FILE", type=Path, default=Path("sweep.yaml"),
+                   help="the file to write")  # fmt: skip
+    p.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+
+def _templates() -> str:
+    from sweeprun.commands.init import listing, template_names  # only when help is shown
+
+    return listing(template_names())
+
+
+def _nothing(p: Parser) -> None:
+    return None
+
+
+#: name -> (one-line summary, the function that adds its arguments)
+COMMANDS: dict[str, tuple[str, Callable[[Parser], None]]] = {
+    "start": ("Create (or resume) a sweep and run a local agent.", _start),
+    "agent": ("Join an existing sweep from this machine.", _agent),
+    "validate": ("Check sweep files; print each one's method, metric and search-space size.",
+                 _validate),
+    "lint": ("Warn about hyperparameter-search anti-patterns in a sweep file.", _lint),
+    "smoke": ("Run a small covering set of configurations (for CI).", _smoke),
+    "status": ("Show all sweeps in the storage, or one sweep in detail.", _status),
+    "trials": ("List a sweep's trials: params, value, state, duration, steps, host.", _trials),
+    "best": ("Show the best trial(s) and the command that reproduces each.", _best),
+    "logs": ("Print a trial's output.", _logs),
+    "export": ("Export one row per trial as CSV, JSON or JSON lines.", _export),
+    "report": ("Write a self-contained HTML report with plots.", _report),
+    "stop": ("Make every agent of a sweep finish gracefully.", _stop),
+    "dashboard": ("Open optuna-dashboard on the sweep storage.", _server(8080)),
+    "serve": ("Run Optuna's gRPC storage proxy in front of a database.", _server(13000)),
+    "schema": ("Print the JSON Schema of sweep.yaml (for yaml-language-server).", _nothing),
+    "init": ("Write a commented sweep.yaml from a template.", _init),
+}  # fmt: skip
+
+
+def command_parser(name: str) -> Parser:
+    """The parser of one command."""
+    summary, add_arguments = COMMANDS[name]
+    epilog_fn = _templates if name == "init" else None
+    parser = Parser(prog=f"sweeprun {name}", description=summary, epilog_fn=epilog_fn)
+    add_arguments(parser)
+    return parser
+
+
+def root_parser() -> Parser:
+    """``sweeprun`` itself: its help lists every command with its summary."""
+    width = max(map(len, COMMANDS))
+    listing = "\n".join(f"  {n:<{width}}  {summary}" for n, (summary, _) in COMMANDS.items())
+    parser = Parser(
+        prog="sweeprun",
+        usage="sweeprun [-h] [--version] COMMAND [ARGS...]",
+        description=SUMMARY,
+        epilog=f"commands:\n{listing}\n\nrun `sweeprun COMMAND --help` for a command's options",
     )
+    parser.add_argument("--version", action="version", version=f"sweeprun {__version__}")
+    return parser
 
 
-@app.command()
-def best(
-    name: NameArg,
-    storage: StorageOpt = None,
-    top: Annotated[int, typer.Option("--top", help="The K best trials.")] = 1,
-    json_out: JsonOpt = False,
-) -> None:
-    """The best trial(s) and the command that reproduces each."""
-    _dispatch("best", name=name, storage=storage, top=top, json_out=json_out)
-
-
-@app.command()
-def logs(
-    name: NameArg,
-    trial: Annotated[int, typer.Argument(help="Trial number.")],
-    storage: StorageOpt = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Follow a running trial.")] = False,
-    stderr: Annotated[bool, typer.Option("--stderr", help="Show stderr instead.")] = False,
-) -> None:
-    """Print a trial's output."""
-    _dispatch("logs", name=name, trial=trial, storage=storage, follow=follow, stderr=stderr)
-
-
-@app.command()
-def export(
-    name: NameArg,
-    storage: StorageOpt = None,
-    format: Annotated[str, typer.Option("--format", help="csv, json or jsonl.")] = "csv",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output file.")] = None,
-    curves: Annotated[bool, typer.Option("--curves", help="Include intermediate values.")] = False,
-) -> None:
-    """Export one row per trial."""
-    _dispatch("export", name=name, storage=storage, format=format, output=output, curves=curves)
-
-
-@app.command()
-def report(
-    name: NameArg,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
-    storage: StorageOpt = None,
-) -> None:
-    """Write a self-contained HTML report with plots."""
-    _dispatch("report", name=name, storage=storage, output=output)
-
-
-@app.command()
-def dashboard(
-    storage: StorageOpt = None,
-    host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port.")] = 8080,
-) -> None:
-    """Open optuna-dashboard on the sweep storage."""
-    _dispatch("dashboard", storage=storage, host=host, port=port)
-
-
-@app.command()
-def stop(
-    name: NameArg,
-    storage: StorageOpt = None,
-    now: Annotated[bool, typer.Option("--now", help="Stop running trials too.")] = False,
-) -> None:
-    """Make every agent of a sweep finish gracefully."""
-    _dispatch("stop", name=name, storage=storage, now=now)
-
-
-@app.command()
-def serve(
-    storage: StorageOpt = None,
-    host: Annotated[str, typer.Option("--host", help="Bind address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port.")] = 13000,
-) -> None:
-    """Run Optuna's gRPC storage proxy in front of a database."""
-    _dispatch("serve", storage=storage, host=host, port=port)
-
-
-@app.command()
-def smoke(
-    sweep: Annotated[Path, typer.Argument(help="The sweep.yaml file.")],
-    storage: StorageOpt = None,
-    junit: Annotated[Path | None, typer.Option("--junit", help="Write JUnit XML here.")] = None,
-    max_trials: Annotated[
-        int | None, typer.Option("--max-trials", help="At most N configurations.")
-    ] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Parallel trials.")] = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Run a small covering set of configurations (for CI)."""
-    _dispatch(
-        "smoke",
-        sweep=sweep,
-        storage=storage,
-        junit=junit,
-        max_trials=max_trials,
-        jobs=jobs,
-        json_out=json_out,
-    )
-
-
-@app.command()
-def lint(
-    sweep: Annotated[Path, typer.Argument(help="The sweep.yaml file.")],
-    strict: Annotated[bool, typer.Option("--strict", help="Warnings are errors.")] = False,
-    json_out: JsonOpt = False,
-) -> None:
-    """Warn about hyperparameter-search anti-patterns."""
-    _dispatch("lint", sweep=sweep, strict=strict, json_out=json_out)
-
-
-@app.command()
-def init(
-    template: Annotated[str | None, typer.Option("--template", help="Template name.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")] = Path(
-        "sweep.yaml"
-    ),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-) -> None:
-    """Write a commented sweep.yaml from a template."""
-    _dispatch("init", template=template, output=output, force=force)
+def parse(args: list[str]) -> tuple[str, dict[str, Any]]:
+    """``(command, kwargs)`` for ``sweeprun ARGS``; :class:`UsageError` on a bad command line.
+    ``--help`` and ``--version`` print and raise ``SystemExit(0)``, as argparse does."""
+    first = args[0] if args else None
+    if first is None or first.startswith("-"):
+        root = root_parser()
+        if first is None:
+            print(root.format_help(), end="")
+            raise UsageError("sweeprun", "no command given", root.format_usage())
+        root.parse_known_args(args[:1])  # --help and --version exit here
+        raise UsageError("sweeprun", f"unknown option '{first}'", root.format_usage())
+    if first not in COMMANDS:
+        hint = did_you_mean(first, COMMANDS)
+        raise UsageError(
+            "sweeprun",
+            f"unknown command '{first}'" + (f"; {hint}" if hint else ""),
+            root_parser().format_usage(),
+        )
+    return first, command_parser(first).parse(args[1:])

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,8 @@ import pytest
 
 from sweeprun.config.parameters import DISTRIBUTIONS, PARAM_KEYS
 from sweeprun.config.yamlread import load_yaml
-from tests.conftest import ROOT, assert_fast_path_skips_typer, run_cli
+from tests.helpers.cli import assert_imports_nothing_heavy, run_cli
+from tests.helpers.paths import ROOT
 
 CORPUS = Path(__file__).parent.parent / "corpus"
 GRID = """\
@@ -96,57 +95,48 @@ def test_unreadable_paths(tmp_path: Path, target: str, text: str) -> None:
     assert text in result.stderr
 
 
-@pytest.mark.parametrize(
-    "args",
-    [["grid", "bayes"], ["--json", "grid", "bayes"], ["grid", "--json", "bad", "bayes"],
-     ["grid", "missing"]],
-)  # fmt: skip
-def test_plain_form_matches_typer_parsing(files: dict[str, Path], args: list[str]) -> None:
-    """`validate FILE... [--json]` skips typer; `--` sends the same files through typer."""
-    argv = [a if a.startswith("-") else str(files.get(a, a)) for a in args]
-    fast = run_cli("validate", *argv)
-    options = [a for a in argv if a.startswith("-")]
-    parsed = run_cli("validate", *options, "--", *[a for a in argv if a not in options])
-    assert (fast.returncode, fast.stdout, fast.stderr) == (
-        parsed.returncode,
-        parsed.stdout,
-        parsed.stderr,
-    )
-    assert fast.returncode == (0 if "bad" not in args and "missing" not in args else 2)
+def test_options_and_files_in_any_order(files: dict[str, Path]) -> None:
+    grid, bayes = str(files["grid"]), str(files["bayes"])
+    rows = run_cli("validate", grid, "--json", bayes).assert_success().stdout.splitlines()
+    assert [json.loads(r)["file"] for r in rows] == [grid, bayes]
 
 
-def test_plain_validate_skips_typer(files: dict[str, Path]) -> None:
-    err = assert_fast_path_skips_typer(
-        ["validate", str(files["grid"]), "--json"], ["validate", "--jsn"], ROOT
-    )
-    assert "No such option: --jsn" in err
+def test_double_dash_ends_the_options(tmp_path: Path) -> None:
+    dashed = tmp_path / "-dashed.yaml"
+    dashed.write_text(BAYES)
+    res = run_cli("validate", "--json", "--", dashed.name, cwd=tmp_path).assert_success()
+    assert json.loads(res.stdout)["file"] == "-dashed.yaml"
+    res = run_cli("validate", dashed.name, cwd=tmp_path).assert_code(2)
+    assert "unknown option '-dashed.yaml'" in res.stderr
 
 
-def _no_optuna(code: str) -> None:
-    script = f"import sys\n{code}\nassert 'optuna' not in sys.modules, 'optuna imported'\n"
-    script += "assert 'sqlalchemy' not in sys.modules, 'sqlalchemy imported'\nprint('clean')\n"
-    proc = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().endswith("clean")
+def test_a_mistyped_option_is_a_usage_error(files: dict[str, Path]) -> None:
+    res = run_cli("validate", str(files["grid"]), "--jsn").assert_code(2)
+    assert res.stdout == ""  # nothing validated: the command line is refused first
+    assert "sweeprun validate: unknown option '--jsn'; did you mean '--json'?" in res.stderr
+    assert "see `sweeprun validate --help`" in res.stderr
 
 
 def test_validate_does_not_import_optuna() -> None:
     configs = sorted(str(p) for p in (ROOT / "configs").glob("*.yaml"))
-    _no_optuna(
-        "import sweeprun.cli.main, sweeprun.commands.validate\n"
-        "from pathlib import Path\n"
-        f"assert sweeprun.commands.validate.run([Path(p) for p in {configs!r}]) == 0"
+    assert_imports_nothing_heavy(
+        "import sweeprun.cli.main\n"
+        f"assert sweeprun.cli.main.run(['validate', '--json', *{configs!r}]) == 0\n"
+        f"assert sweeprun.cli.main.run(['validate', *{configs!r}]) == 0"
     )
 
 
-def test_help_does_not_import_optuna() -> None:
-    _no_optuna(
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], [], ["validate", "--help"], ["start", "--help"], ["init", "--help"],
+     ["strat"], ["start", "--jbos", "2"]],
+)  # fmt: skip
+def test_help_and_usage_errors_do_not_import_optuna(args: list[str]) -> None:
+    assert_imports_nothing_heavy(
         "import sweeprun.cli.main\n"
-        "try:\n    sweeprun.cli.main.main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
-        "try:\n    sweeprun.cli.main.main(['validate', '--help'])\nexcept SystemExit as e:\n"
-        "    assert e.code == 0"
+        f"try:\n    sweeprun.cli.main.main({args!r})\n"
+        "except SystemExit as e:\n    assert e.code in (0, 2), e.code\n"
+        "else:\n    raise AssertionError('no exit')"
     )
 
 
