@@ -1,31 +1,80 @@
-# sweeprun developer targets. `make install` builds .venv; every other target uses it.
+# sweeprun developer targets. `make install` builds .venv from the pinned toolchain in
+# constraints/dev.txt; every other target uses it. See CONTRIBUTING.md for the test tiers.
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+CONSTRAINTS := constraints/dev.txt
+# pytest-xdist workers for the subprocess tiers (the machine has 2 cores)
+JOBS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+# pytest's exit 5 means that no test was selected: a failure, and said so
+pytest = $(PYTEST) $(1) || { rc=$$?; [ $$rc -ne 5 ] || \
+	echo "pytest selected no test (exit 5): check the -m expression and collection" >&2; \
+	exit $$rc; }
+# the oldest supported Optuna and the newest 5.x, each checked in its own venv by test-compat
+OPTUNA_OLDEST ?= 5.0.0
+OPTUNA_NEWEST ?= latest
+COMPAT_TIERS ?= unit or cli
 
-.PHONY: install test test-unit test-fast lint bench bench-quick chaos clean
+.PHONY: install install-user constraints test test-unit test-fast test-compat chaos lint \
+	format bench bench-quick clean
 
-$(BIN)/sweeprun: pyproject.toml
+# pip, setuptools and wheel come from the pins first, so the editable build uses the pinned
+# setuptools (no build isolation) and nothing in .venv floats
+$(BIN)/sweeprun: pyproject.toml $(CONSTRAINTS)
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) pip setuptools wheel
+	$(BIN)/python -m pip install -q --no-build-isolation -c $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m pip check
 	touch $@
 
 install: $(BIN)/sweeprun
 
-# the long fault-injection soaks (marked chaos) run with `make chaos`; short versions run here
+# a lean user install (sweeprun and its runtime dependencies only, as `pip install sweeprun`
+# gives a user) in .venv-user, beside the dev one
+install-user:
+	$(PY) -m venv .venv-user
+	.venv-user/bin/python -m pip install -q -c $(CONSTRAINTS) pip setuptools wheel
+	.venv-user/bin/python -m pip install -q --no-build-isolation -c $(CONSTRAINTS) .
+	.venv-user/bin/sweeprun --help >/dev/null
+
+# after a deliberate upgrade of .venv: write its exact versions back into the constraints
+constraints: install
+	{ sed -n '/^#/p' $(CONSTRAINTS); \
+	  $(BIN)/python -m pip freeze --all --exclude-editable | grep -v -i '^sweeprun[=@ ]'; \
+	} > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
+# the full suite except the long fault-injection soaks (`make chaos`)
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not chaos"
+	$(call pytest,-n $(JOBS) -m "not chaos")
 
+# the in-process tier: pure logic, no installed command, under a minute
 test-unit: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m unit
+	$(call pytest,-m "unit and not chaos and not slow")
 
+# the inner loop: unit + cli tiers without soaks and slow tests
 test-fast: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not chaos and not distributed" -x
+	$(call pytest,-n $(JOBS) -m "(unit or cli) and not chaos and not slow" -x)
+
+chaos: install
+	$(call pytest,-n $(JOBS) -m chaos)
+
+# the unit + cli tiers against the oldest supported and the newest Optuna 5.x, each in its own
+# venv (.venv-optuna-VERSION), so upstream drift shows up as a named failure
+test-compat:
+	PY=$(PY) bash .ci/compat.sh "$(COMPAT_TIERS)" $(OPTUNA_OLDEST) $(OPTUNA_NEWEST)
 
 lint: install
 	$(BIN)/ruff check sweeprun tests bench examples
+	$(BIN)/ruff format --check sweeprun tests bench examples
 	$(BIN)/mypy
+
+# format your own files: make format FILES="sweeprun/x.py tests/unit/test_x.py"
+format: install
+	@test -n "$(FILES)" || { echo 'usage: make format FILES="path ..."'; exit 2; }
+	$(BIN)/ruff format $(FILES)
+	$(BIN)/ruff check --fix $(FILES)
 
 bench: install
 	$(BIN)/python bench/run_all.py
@@ -33,8 +82,6 @@ bench: install
 bench-quick: install
 	$(BIN)/python bench/run_all.py --quick
 
-chaos: install
-	$(BIN)/python -m pytest -q -m chaos
-
 clean:
-	rm -rf $(VENV) .sweeprun build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-user .venv-optuna-* .sweeprun build *.egg-info .pytest_cache \
+		.mypy_cache .ruff_cache

@@ -16,7 +16,8 @@ from sweeprun.config.load import load_config, parse_config
 from sweeprun.config.models import SweepConfig
 from sweeprun.config.yamlread import EMPTY_MESSAGE
 from sweeprun.errors import ConfigError
-from tests.conftest import ROOT, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import ROOT
 
 CORPUS = Path(__file__).parent.parent / "corpus"
 VALID = sorted((CORPUS / "valid").glob("*.yaml"))

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SWEEPRUN, hiding_env, run_cli
-from tests.distributed.test_results_cli import make_sweeps
+from tests.helpers.cli import hiding_env, run_cli
+from tests.helpers.paths import SWEEPRUN
+from tests.helpers.sweeps import make_sweeps
 
 
 def free_port() -> int:

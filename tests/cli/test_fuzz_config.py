@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from sweeprun.commands import validate
 from sweeprun.config.parameters import DISTRIBUTIONS as PARAM_DISTRIBUTIONS
 from sweeprun.errors import ConfigError
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 DISTRIBUTIONS = list(PARAM_DISTRIBUTIONS)  # the 18 W&B names, as the package defines them
 METHODS = ["grid", "random", "bayes", "tpe", "gp", "cmaes", "qmc", "nsga2", "bruteforce", "auto"]

@@ -11,7 +11,8 @@ import pytest
 from sweeprun.commands.init import DEFAULT_TEMPLATE, template_names, template_text
 from sweeprun.config.lint import lint_config
 from sweeprun.config.load import load_config
-from tests.conftest import ROOT, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import ROOT
 
 EXAMPLES = ROOT / "examples" / "templates"
 TEMPLATES = ["basic", "cnn", "lightgbm", "lora", "sklearn-mlp", "transformer", "xgboost"]

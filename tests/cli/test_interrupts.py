@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROGRAMS, SWEEPRUN, run_cli
-from tests.distributed.test_chaos import counted, sweep_processes, trials_of, unique, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import PROGRAMS, SWEEPRUN
+from tests.helpers.processes import sweep_processes
+from tests.helpers.studies import counted, trials_of, unique
+from tests.helpers.wait import wait_until
 
 RUN_TRIAL = PROGRAMS / "run_trial.py"
 CAP = 3

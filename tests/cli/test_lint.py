@@ -11,7 +11,7 @@ import yaml
 
 from sweeprun.config.lint import RULES, LintWarning, lint_config
 from sweeprun.config.load import parse_config
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 #: a config that triggers no rule; each test changes one thing
 CLEAN: dict[str, Any] = {

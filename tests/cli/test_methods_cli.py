@@ -8,8 +8,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.cli.test_run_cli import load_trials
-from tests.conftest import PROGRAMS, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import PROGRAMS
+from tests.helpers.studies import load_trials
 
 RUN_TRIAL = PROGRAMS / "run_trial.py"
 SPACE = """parameters:

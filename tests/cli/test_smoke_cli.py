@@ -10,8 +10,10 @@ from pathlib import Path
 import optuna
 import yaml
 from markdown_it import MarkdownIt
+from optuna.storages.journal import JournalFileBackend
 
-from tests.conftest import PROGRAMS, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import PROGRAMS
 
 PROGRAM = str(PROGRAMS / "smoke_train.py")
 
@@ -90,11 +92,11 @@ def test_passing_program_runs_every_configuration(tmp_path: Path) -> None:
     assert html.count("<table>") == 1 and html.count("<tr>") == 6
     # --storage keeps the trials, each marked with its case
     (study_summary,) = optuna.get_all_study_summaries(
-        optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(storage)))
+        optuna.storages.JournalStorage(JournalFileBackend(str(storage)))
     )
     assert study_summary.study_name.startswith("demo-smoke-")
     study = optuna.load_study(study_name=study_summary.study_name, storage=optuna.storages.
-                              JournalStorage(optuna.storages.journal.JournalFileBackend(
+                              JournalStorage(JournalFileBackend(
                                   str(storage))))  # fmt: skip
     trials = study.get_trials()
     assert sorted(t.user_attrs["sweeprun.smoke_case"] for t in trials) == [0, 1, 2, 3, 4]

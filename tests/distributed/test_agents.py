@@ -1,185 +1,29 @@
 """Many agents on one sweep: ``sweeprun start`` + ``sweeprun agent`` as separate processes on
 PostgreSQL, MySQL, Redis, a journal file and ``sweeprun serve``; no grid point runs twice.
 
-The helpers here are shared by ``test_agents_faults.py`` and ``test_serve_stop.py``.
+The agents' helpers are in tests/helpers/agents.py, shared with ``test_agents_faults.py`` and
+``test_serve_stop.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import socket
 import subprocess
-import time
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import optuna
 import pytest
 
-from tests.conftest import PROGRAMS, SWEEPRUN, Result, run_cli
-
-RUN_TRIAL = PROGRAMS / "run_trial.py"
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-# ---- helpers ------------------------------------------------------------------------------
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def write_sweep(tmp: Path, name: str, body: str) -> Path:
-    path = tmp / f"{name}.yaml"
-    path.write_text(f"name: {name}\nprogram: {RUN_TRIAL}\n" + body)
-    return path
-
-
-def storage_of(url: str) -> optuna.storages.BaseStorage:
-    from sweeprun.storage.open import open_storage
-    from sweeprun.storage.urls import classify
-
-    return open_storage(classify(url), retry=False)
-
-
-def trials_of(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    study = optuna.load_study(study_name=name, storage=storage_of(url))
-    return study.get_trials(deepcopy=False)
-
-
-def study_exists(url: str, name: str) -> bool:
-    try:
-        st = storage_of(url)
-        sid = st.get_study_id_from_name(name)
-        return "sweeprun.config" in st.get_study_user_attrs(sid)
-    except Exception:
-        return False
-
-
-def delete_study(url: str, name: str) -> None:
-    with contextlib.suppress(KeyError):
-        optuna.delete_study(study_name=name, storage=storage_of(url))
-
-
-@pytest.fixture(name="cleanup")
-def cleanup_fixture() -> Iterator[Callable[[str, str], None]]:
-    """Register (storage URL, sweep name) pairs; their studies are deleted afterwards."""
-    made: list[tuple[str, str]] = []
-    yield lambda url, name: made.append((url, name))
-    for url, name in made:
-        with contextlib.suppress(Exception):
-            delete_study(url, name)
-
-
-@pytest.fixture(name="procs")
-def procs_fixture() -> Iterator[list[subprocess.Popen[str]]]:
-    """Background processes of a test; any still running at the end is killed."""
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for p in started:
-        if p.poll() is None:
-            p.kill()
-            p.communicate()
-
-
-def spawn(
-    procs: list[subprocess.Popen[str]],
-    *args: str,
-    cwd: Path,
-    env: dict[str, str] | None = None,
-    prefix: list[str] | None = None,
-) -> subprocess.Popen[str]:
-    p = subprocess.Popen(
-        [*(prefix or []), SWEEPRUN, *args],
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    procs.append(p)
-    return p
-
-
-def finish(p: subprocess.Popen[str], timeout: float = 120) -> Result:
-    argv = [str(a) for a in p.args]  # type: ignore[union-attr]
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        res = Result(argv, -9, out, err)
-        raise AssertionError(f"still running after {timeout}s:\n{res.describe()}") from None
-    return Result(argv, p.returncode, out, err)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached in {timeout}s")
-
-
-def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
-    from sweeprun.run.budget import is_counted
-
-    return sum(is_counted(t) for t in trials)
-
-
-def states(trials: list[optuna.trial.FrozenTrial]) -> Counter[str]:
-    return Counter(t.state.name for t in trials)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_serve(
-    procs: list[subprocess.Popen[str]], backend: str, cwd: Path, *extra: str
-) -> tuple[subprocess.Popen[str], str]:
-    """``sweeprun serve`` in front of ``backend``; (process, grpc URL it printed)."""
-    port = free_port()
-    p = spawn(procs, "serve", "--storage", backend, "--port", str(port), *extra, cwd=cwd)
-    assert p.stdout is not None
-    line = ""
-    while "agents:" not in line:
-        line = p.stdout.readline()
-        assert line, f"serve exited: {p.wait()} {p.stderr.read() if p.stderr else ''}"
-    url = line.split("--storage", 1)[1].strip()
-    assert url == f"grpc://127.0.0.1:{port}"
-    return p, url
-
-
-def stop_serve(p: subprocess.Popen[str]) -> Result:
-    p.send_signal(signal.SIGINT)
-    return finish(p, timeout=30)
-
-
-def run_agents(
-    procs: list[subprocess.Popen[str]],
-    sweep: Path,
-    url: str,
-    name: str,
-    cwd: Path,
-    agents: int,
-    env: dict[str, str] | None = None,
-) -> list[Result]:
-    """``sweeprun start`` creates the sweep; ``agents - 1`` more join with ``sweeprun agent``."""
-    first = spawn(procs, "start", str(sweep), "--storage", url, cwd=cwd, env=env)
-    wait_for(lambda: study_exists(url, name) or first.poll() is not None, what="sweep created")
-    others = [
-        spawn(procs, "agent", name, "--storage", url, cwd=cwd, env=env) for _ in range(agents - 1)
-    ]
-    return [finish(p, timeout=180) for p in [first, *others]]
-
+from tests.helpers.agents import (
+    check_complete,
+    run_agents,
+    start_serve,
+    stop_serve,
+    write_sweep,
+)
+from tests.helpers.cli import finish, run_cli, spawn
+from tests.helpers.studies import counted, trials_of, unique
 
 BODY = """method: random
 metric: {name: loss}
@@ -189,14 +33,6 @@ parameters:
   epochs: {value: 3}
   sleep: {value: 0.4}
 """
-
-
-def check_complete(url: str, name: str, cap: int) -> list[optuna.trial.FrozenTrial]:
-    trials = trials_of(url, name)
-    s = states(trials)
-    assert s["COMPLETE"] == cap and counted(trials) == cap, s
-    assert s["RUNNING"] == 0 and s["WAITING"] == 0, s
-    return trials
 
 
 # ---- every storage ----------------------------------------------------------------------

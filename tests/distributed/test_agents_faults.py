@@ -22,20 +22,11 @@ from typing import Any
 import optuna
 import pytest
 
-from tests.conftest import run_cli
-from tests.distributed.test_agents import (  # noqa: F401 (fixtures)
-    check_complete,
-    cleanup_fixture,
-    finish,
-    procs_fixture,
-    spawn,
-    study_exists,
-    trials_of,
-    unique,
-    wait_for,
-    write_sweep,
-)
+from tests.helpers.agents import check_complete, write_sweep
+from tests.helpers.cli import finish, run_cli, spawn
 from tests.helpers.pgprivate import PrivatePostgres, private_pg_fixture  # noqa: F401 (fixture)
+from tests.helpers.studies import study_exists, trials_of, unique
+from tests.helpers.wait import wait_until
 
 SECRET = "hunter2-pw"
 URL = f"postgresql://u:{SECRET}@db.example:5432/x"
@@ -126,12 +117,12 @@ def test_kill_9_of_one_of_four_agents_reruns_its_trial(
     # 4 s trials: the victim must be seen running for 1.5 s before it is killed
     sweep = long_sweep(tmp_path, name, cap=8, epochs=40)
     first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path)
-    wait_for(lambda: study_exists(url, name), what="sweep created")
+    wait_until(lambda: study_exists(url, name), what="sweep created")
     victim = spawn(procs, "agent", name, "--storage", url, cwd=tmp_path, prefix=prefix)
     # the victim joins before the others, so a slow start cannot leave it without a trial
-    wait_for(lambda: running_of(url, name, victim.pid), what="victim running")
+    wait_until(lambda: running_of(url, name, victim.pid), what="victim running")
     others = [spawn(procs, "agent", name, "--storage", url, cwd=tmp_path) for _ in range(2)]
-    trial = wait_for(lambda: has_been_running(url, name, victim.pid, 1.5), what="victim busy")
+    trial = wait_until(lambda: has_been_running(url, name, victim.pid, 1.5), what="victim busy")
     victim.send_signal(signal.SIGKILL)
     victim.communicate()
     for p in [first, *others]:
@@ -160,11 +151,11 @@ def test_kill_9_of_every_agent_then_one_restarted_reclaims_all(
     env = {"PIDS_DIR": str(pids)}
     sweep = long_sweep(tmp_path, name, cap=5, epochs=40)
     first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path, env=env)
-    wait_for(lambda: study_exists(url, name), what="sweep created")
+    wait_until(lambda: study_exists(url, name), what="sweep created")
     agents = [first] + [
         spawn(procs, "agent", name, "--storage", url, cwd=tmp_path, env=env) for _ in range(2)
     ]
-    wait_for(lambda: all(running_of(url, name, p.pid) for p in agents), what="3 trials running")
+    wait_until(lambda: all(running_of(url, name, p.pid) for p in agents), what="3 trials running")
     for p in agents:  # all at once: a survivor would reap the others' trials by pid
         p.send_signal(signal.SIGKILL)
     for p in agents:
@@ -196,7 +187,7 @@ def test_database_restart_mid_sweep_loses_nothing(
         tmp_path, name, cap=10, epochs=6, extra="trial: {heartbeat: 1s, lease_grace: 60s}\n"
     )
     first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path)
-    wait_for(lambda: study_exists(url, name), what="sweep created")
+    wait_until(lambda: study_exists(url, name), what="sweep created")
     second = spawn(procs, "agent", name, "--storage", url, cwd=tmp_path)
 
     def both_at_work() -> bool:
@@ -205,7 +196,7 @@ def test_database_restart_mid_sweep_loses_nothing(
         done = sum(t.state.name == "COMPLETE" for t in trials)
         return {first.pid, second.pid} <= owners and done >= 2
 
-    wait_for(both_at_work, what="both agents at work")
+    wait_until(both_at_work, what="both agents at work")
     private_pg.stop()
     time.sleep(3)  # agents hit the outage: running trials end, results wait to be written
     private_pg.start()
@@ -234,11 +225,11 @@ def test_an_idle_agent_rides_out_a_database_outage(
     name = unique("idle-outage")
     sweep = long_sweep(tmp_path, name, cap=2, epochs=60, extra=FAST_LIVENESS.replace("4s", "60s"))
     first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path)
-    wait_for(lambda: running_of(url, name, first.pid), what="first trial running")
+    wait_until(lambda: running_of(url, name, first.pid), what="first trial running")
     time.sleep(2)  # the second agent's trial ends about 2 s after the first one
     second = spawn(procs, "agent", name, "--storage", url, cwd=tmp_path)
-    wait_for(lambda: running_of(url, name, second.pid), what="second trial running")
-    wait_for(
+    wait_until(lambda: running_of(url, name, second.pid), what="second trial running")
+    wait_until(
         lambda: any(t.state.name == "COMPLETE" for t in trials_of(url, name)),
         timeout=60,
         what="first trial done",

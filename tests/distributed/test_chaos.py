@@ -3,8 +3,7 @@ misbehave at random (tests/programs/chaos_trial.py), and a driver that kill -9s 
 and restarts them. At the end nothing is lost, nothing is left running, nothing leaks.
 
 The short versions run in the normal suite; ``make chaos`` (``-m chaos``) runs the long ones.
-The helpers here (``SoakStats``, ``sweep_processes``, ``counted`` …) are shared by the other
-reliability test files.
+Shared helpers (``trials_of``, ``sweep_processes``, ``wait_until`` …) live in tests/helpers/.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import random
 import signal
 import subprocess
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,18 +23,18 @@ from typing import Any
 import optuna
 import pytest
 
-from tests.conftest import PROGRAMS, SWEEPRUN, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import PROGRAMS, SWEEPRUN
+from tests.helpers.processes import describe_process, kill_sweep_processes, sweep_processes
+from tests.helpers.studies import counted, delete_study, open_study, trials_of, unique
+from tests.helpers.wait import wait_until
 
 CHAOS_TRIAL = PROGRAMS / "chaos_trial.py"
 TRIAL_SETTINGS = "trial: {timeout: 2s, kill_grace: 0.5s, heartbeat: 1s, lease_grace: 4s}\n"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-# ---- helpers shared by the reliability tests ------------------------------------------------
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
+# ---- the soak ------------------------------------------------------------------------------
 def chaos_sweep(tmp: Path, name: str, cap: int, seed: int, extra: str = "") -> Path:
     path = tmp / f"{name}.yaml"
     path.write_text(
@@ -45,89 +43,6 @@ def chaos_sweep(tmp: Path, name: str, cap: int, seed: int, extra: str = "") -> P
         f"parameters:\n  x: {{min: 0.0, max: 1.0}}\n  seed: {{value: {seed}}}\n{extra}"
     )
     return path
-
-
-def open_study(url: str, name: str) -> optuna.Study:
-    from sweeprun.storage.open import open_storage
-    from sweeprun.storage.urls import classify
-
-    return optuna.load_study(study_name=name, storage=open_storage(classify(url), retry=False))
-
-
-def trials_of(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
-    return open_study(url, name).get_trials(deepcopy=False)
-
-
-def is_counted(t: optuna.trial.FrozenTrial) -> bool:
-    if t.state.name in ("COMPLETE", "PRUNED"):
-        return True
-    return t.state.name == "FAIL" and t.user_attrs.get("sweeprun.counted") is True
-
-
-def counted(trials: list[optuna.trial.FrozenTrial]) -> int:
-    return sum(is_counted(t) for t in trials)
-
-
-def sweep_processes(name: str) -> list[int]:
-    """Live (non-zombie) processes whose environment says they belong to sweep ``name``."""
-    needle = f"SWEEPRUN_SWEEP={name}".encode()
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                env = fh.read().split(b"\0")
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                state = fh.read().rpartition(b")")[2].split()[0]
-        except (OSError, IndexError):
-            continue
-        if needle in env and state not in (b"Z", b"X"):
-            found.append(int(pid))
-    return found
-
-
-def describe_process(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            env = dict(
-                kv.decode(errors="replace").partition("=")[::2] for kv in fh.read().split(b"\0")
-            )
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rpartition(b")")[2].split()
-    except OSError:
-        return f"{pid} (gone)"
-    return (
-        f"{pid} ppid={int(fields[1])} pgrp={int(fields[2])} trial={env.get('SWEEPRUN_TRIAL')} "
-        f"{cmd[-120:]}"
-    )
-
-
-def kill_sweep_processes(name: str) -> list[str]:
-    """Clean up after a failed test: SIGKILL whatever of the sweep still runs."""
-    pids = sweep_processes(name)
-    found = [describe_process(pid) for pid in pids]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return found
-
-
-def delete_study(url: str, name: str) -> None:
-    with contextlib.suppress(Exception):
-        optuna.delete_study(study_name=name, storage=open_study(url, name)._storage)
-
-
-def wait_until(pred: Any, timeout: float, what: str) -> Any:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not reached in {timeout}s")
 
 
 @dataclass

@@ -17,8 +17,11 @@ from typing import Any
 import pytest
 
 from sweeprun.run.request import safe_name
-from tests.conftest import PROGRAMS, REQUIRE_SERVICES, ROOT, SWEEPRUN, run_cli
-from tests.distributed.test_chaos import delete_study, trials_of, unique, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import PROGRAMS, ROOT, SWEEPRUN
+from tests.helpers.services import REQUIRE_SERVICES
+from tests.helpers.studies import delete_study, trials_of, unique
+from tests.helpers.wait import wait_until
 
 RUN_TRIAL = PROGRAMS / "run_trial.py"
 HOSTILE_VALUES = [
@@ -130,7 +133,7 @@ def test_s2_password_of_a_reachable_storage_appears_nowhere(
         assert ":***@" in "\n".join(outputs)  # the URL is shown, masked
         study = trials_of(url, name)
         attrs = json.dumps([t.user_attrs for t in study], default=str)
-        from tests.distributed.test_chaos import open_study
+        from tests.helpers.studies import open_study
 
         attrs += json.dumps(open_study(url, name).user_attrs, default=str)
         outputs.append(attrs)
@@ -207,6 +210,7 @@ def _serve(tmp: Path, command: str, storage: str, *extra: str) -> tuple[set[str]
     try:
         addrs = wait_until(lambda: _listeners(port) or proc.poll() is not None, 60, "listening")
         assert proc.poll() is None, proc.communicate()
+        assert isinstance(addrs, set)  # the listeners, not the exit
     finally:
         proc.send_signal(signal.SIGINT)
         try:

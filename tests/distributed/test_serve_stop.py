@@ -11,22 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.distributed.test_agents import (  # noqa: F401 (fixtures)
-    cleanup_fixture,
-    counted,
-    finish,
-    free_port,
-    procs_fixture,
-    spawn,
-    start_serve,
-    stop_serve,
-    study_exists,
-    trials_of,
-    unique,
-    wait_for,
-    write_sweep,
-)
+from tests.helpers.agents import start_serve, stop_serve, write_sweep
+from tests.helpers.cli import finish, run_cli, spawn
+from tests.helpers.processes import free_port
+from tests.helpers.studies import counted, study_exists, trials_of, unique
+from tests.helpers.wait import wait_until
 
 STOPPED = "stopped by `sweeprun stop --now`"
 
@@ -46,7 +35,7 @@ def two_agents(
 ) -> list[subprocess.Popen[str]]:
     """``start`` + one ``agent``, returned once both are running a trial."""
     first = spawn(procs, "start", str(sweep), "--storage", url, cwd=cwd)
-    wait_for(lambda: study_exists(url, name), what="sweep created")
+    wait_until(lambda: study_exists(url, name), what="sweep created")
     second = spawn(procs, "agent", name, "--storage", url, cwd=cwd)
 
     def both_running() -> bool:
@@ -57,7 +46,7 @@ def two_agents(
         }
         return {first.pid, second.pid} <= owners
 
-    wait_for(both_running, what="both agents running a trial")
+    wait_until(both_running, what="both agents running a trial")
     return [first, second]
 
 
@@ -103,7 +92,7 @@ def test_stop_now_stops_trials_uncounted_and_start_resumes_the_budget(
     cleanup(url, name)
     sweep = slow_sweep(tmp_path, name, cap=6)
     agents = two_agents(procs, sweep, url, name, tmp_path)
-    wait_for(
+    wait_until(
         lambda: any(t.state.name == "COMPLETE" for t in trials_of(url, name)),
         what="a trial done",
     )
@@ -159,7 +148,7 @@ def test_serve_on_all_interfaces_warns_and_sigterm_exits_0(
         cwd=tmp_path,
     )  # fmt: skip
     assert p.stdout is not None
-    wait_for(lambda: "agents:" in p.stdout.readline(), what="serve ready")  # type: ignore[union-attr]
+    wait_until(lambda: "agents:" in p.stdout.readline(), what="serve ready")  # type: ignore[union-attr]
     p.send_signal(signal.SIGTERM)
     res = finish(p, timeout=30)
     res.assert_code(0)

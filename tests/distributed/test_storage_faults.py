@@ -17,9 +17,12 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.conftest import PROGRAMS, SWEEPRUN, run_cli
-from tests.distributed.test_chaos import sweep_processes, trials_of, unique, wait_until
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import PROGRAMS, SWEEPRUN
 from tests.helpers.pgprivate import PrivatePostgres, private_pg_fixture  # noqa: F401 (fixture)
+from tests.helpers.processes import sweep_processes
+from tests.helpers.studies import trials_of, unique
+from tests.helpers.wait import wait_until
 
 RUN_TRIAL = PROGRAMS / "run_trial.py"
 FINISHED = re.compile(r"^trial (\d+) COMPLETE value=(\S+)", re.M)
@@ -216,7 +219,7 @@ def test_a_dead_pooled_connection_is_replaced_quietly(private_pg: PrivatePostgre
     notes: list[str] = []
     inner = open_storage(classify(private_pg.url), retry=False)
     assert isinstance(inner, RDBStorage)
-    assert not inner.engine.pool._pre_ping  # type: ignore[attr-defined]
+    assert not inner.engine.pool._pre_ping
     storage = wrap(_CachedStorage(inner), "pg", lambda text: text, budget=30, say=notes.append)
     study_id = storage.create_new_study([optuna.study.StudyDirection.MINIMIZE], "idle")
     trial_id = storage.create_new_trial(study_id)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES
+from tests.helpers.services import REQUIRE_SERVICES
 
 PASSWORD = "pw-Zq7-s3cret-9xK"
 

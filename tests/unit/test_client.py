@@ -8,11 +8,13 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sweeprun import client
-from sweeprun.metrics.grammar import MetricEvent, MetricParser
+from sweeprun.metrics.grammar import MetricEvent
+from sweeprun.metrics.parser import MetricParser
 
 
 @pytest.fixture(autouse=True)
@@ -73,7 +75,9 @@ def test_fd_channel_is_thread_safe_and_writes_whole_big_lines(
     out: list[bytes] = []
     reader = threading.Thread(target=_drain, args=(r, out))
     reader.start()
-    big = {f"m{i:05d}": float(i) for i in range(20000)}  # ~300 KB: more than a pipe holds
+    big: dict[str, Any] = {
+        f"m{i:05d}": float(i) for i in range(20000)
+    }  # ~300 KB: more than a pipe holds
 
     def work(n: int) -> None:
         for i in range(100):

@@ -21,7 +21,7 @@ from sweeprun.run.argv import (
     uses_args_json_file,
     wandb_config_yaml,
 )
-from tests.conftest import PROGRAMS
+from tests.helpers.paths import PROGRAMS
 
 PY = "/opt/py/bin/python3"
 PARAMS = {"a": True, "b": False, "c": 1, "d": None, "lr": 1e-05, "name": "x y"}

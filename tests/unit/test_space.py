@@ -300,7 +300,9 @@ def test_categorical_choices_are_the_values_when_optuna_can_tell_them_apart() ->
 )
 def test_categorical_values_decode_to_the_listed_value_and_type(values: list[Any]) -> None:
     space = one(P(values=values))
-    for choice, listed in zip(space.distributions()["p"].choices, values, strict=True):
+    dist = space.distributions()["p"]
+    assert isinstance(dist, optuna.distributions.CategoricalDistribution)
+    for choice, listed in zip(dist.choices, values, strict=True):
         got = space.to_values({"p": choice})["p"]
         assert got == listed and type(got) is type(listed)
 

@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -125,7 +126,7 @@ assert len(SPECS) == 18
 any_spec = st.one_of(*SPECS.values())
 
 
-def draw_x(draw: st.DrawFn, dist: Any) -> Any:
+def draw_x(draw: Callable[[st.SearchStrategy[Any]], Any], dist: Any) -> Any:
     """An Optuna param drawn from the distribution's own bounds (incl. the boundaries)."""
     if isinstance(dist, optuna.distributions.CategoricalDistribution):
         return draw(st.sampled_from(dist.choices))
@@ -303,7 +304,8 @@ def expected_axis(spec: ParamSpec) -> list[Any]:
         return list(spec.values or [])
     if spec.dist == "int_uniform":
         return list(range(spec.min, spec.max + 1))  # type: ignore[arg-type,operator]
-    axis = np.arange(spec.min, spec.max, spec.q_).tolist()
+    bounds: tuple[Any, Any, Any] = (spec.min, spec.max, spec.q_)  # ints stay ints
+    axis = np.arange(*bounds).tolist()
     if axis and math.isclose(axis[-1], spec.max, rel_tol=1e-9):  # type: ignore[arg-type]
         axis.pop()  # numpy's float noise reached max: the spec says max is excluded
     return axis
@@ -333,14 +335,15 @@ def test_grid_is_itertools_product_over_sorted_flat_names(params: dict[str, Para
 @given(spec=q_uniform_grid_spec())
 def test_q_uniform_grid_matches_np_arange_except_noise_reaching_max(spec: ParamSpec) -> None:
     ours = [p["p"] for p in SearchSpace.from_params({"p": spec}).grid_points()]
-    theirs = np.arange(spec.min, spec.max, spec.q_).tolist()
+    bounds: tuple[Any, Any, Any] = (spec.min, spec.max, spec.q_)  # ints stay ints
+    theirs = np.arange(*bounds).tolist()
     if len(theirs) == len(ours) + 1:  # numpy's last value is max plus noise
         assert math.isclose(theirs[-1], spec.max, rel_tol=1e-9, abs_tol=1e-12)  # type: ignore[arg-type]
         theirs = theirs[:-1]
     assert len(ours) == len(theirs) == space_size({"p": spec})
     for a, b in zip(ours, theirs, strict=True):
         assert type(a) is type(b) and math.isclose(a, b, abs_tol=1e-9)
-        assert a < spec.max  # type: ignore[operator]
+        assert a < spec.max
 
 
 # ---- distributions that must agree ------------------------------------------------------------
@@ -355,6 +358,8 @@ def test_log_uniform_and_log_uniform_values_give_the_same_range(bounds: tuple) -
     )
     raw = SearchSpace.from_params({"p": P(distribution="log_uniform_values", min=a, max=b)})
     d1, d2 = exp.distributions()["p"], raw.distributions()["p"]
+    assert isinstance(d1, optuna.distributions.FloatDistribution)
+    assert isinstance(d2, optuna.distributions.FloatDistribution)
     assert d1.log and d2.log
     assert math.isclose(d1.low, d2.low, rel_tol=1e-12) and math.isclose(
         d1.high, d2.high, rel_tol=1e-12
