@@ -51,7 +51,7 @@ test: install
 
 # the in-process tier: pure logic, no installed command, under a minute
 test-unit: install
-	$(call pytest,-m "unit and not chaos and not slow")
+	$(call pytest,-n $(JOBS) -m "unit and not chaos and not slow")
 
 # the inner loop: unit + cli tiers without soaks and slow tests
 test-fast: install

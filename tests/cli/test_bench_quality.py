@@ -9,12 +9,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
+from tests.helpers.processes import alive
+from tests.helpers.wait import wait_until
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
@@ -125,15 +127,11 @@ def test_zygote_exits_when_the_benchmark_is_gone(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     pid = int(proc.stdout.split()[0])
-    for _ in range(200):
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    else:
-        os.kill(pid, signal.SIGKILL)
-        pytest.fail("the zygote outlived its parent")
+    try:
+        wait_until(lambda: not alive(pid), 10, "the zygote exits with its parent")
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_mlp_curve_names_missing_arguments() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from tests.helpers.cli import hiding_env, run_cli
 from tests.helpers.paths import SWEEPRUN
 from tests.helpers.sweeps import make_sweeps
+from tests.helpers.wait import wait_until
 
 
 def free_port() -> int:
@@ -56,15 +56,16 @@ def server(
 
 
 def get_json(url: str, timeout: float = 30) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
+    """The JSON at ``url`` once the server answers."""
+
+    def fetch() -> object:
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 return json.loads(resp.read())
         except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+            return None
+
+    return wait_until(fetch, timeout, f"an answer from {url}")
 
 
 def test_dashboard_serves_the_sweeps(server: tuple[subprocess.Popen[str], int]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -42,6 +42,16 @@ CASES = [
 ]
 
 
+DRAINING = "note: interrupted: launching stopped"
+
+
+def _read_lines(proc: subprocess.Popen[str], lines: list[str]) -> None:
+    """The agent's stdout, line by line as it comes (its plain display flushes each line)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+
+
 def _sweep(tmp: Path, name: str) -> Path:
     path = tmp / "sweep.yaml"
     path.write_text(
@@ -69,14 +79,20 @@ def test_signal_ends_with_130_no_orphans_and_a_resumable_sweep(
     proc = subprocess.Popen(
         argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=_read_lines, args=(proc, lines), daemon=True)
+    reader.start()
     try:
         # two trials running, each with its SIGTERM-ignoring grandchild
         wait_until(lambda: len(sweep_processes(name)) >= 4, 60, "two trials running")
         for i, sig in enumerate(SEQUENCES[sequence]):
-            if i:
-                time.sleep(0.3)
+            if i:  # the next signal once the agent took the first one (it says so)
+                wait_until(lambda: any(DRAINING in line for line in lines), 30, DRAINING)
             proc.send_signal(sig)
-        out, err = proc.communicate(timeout=60)
+        proc.wait(timeout=60)
+        reader.join(timeout=30)
+        out = "".join(lines)
+        err = proc.stderr.read() if proc.stderr else ""
     finally:
         if proc.poll() is None:
             proc.kill()

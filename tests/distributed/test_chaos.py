@@ -348,8 +348,8 @@ def test_rdb_stale_heartbeat_failures_carry_a_reason(tmp_path: Path, postgres_ur
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_until(lambda: _running(postgres_url, name), 60, "a trial running")
-        time.sleep(1.5)  # at least one heartbeat recorded
+        # launched: its first heartbeat went out with the launch attributes (one transaction)
+        wait_until(lambda: _launched(postgres_url, name), 60, "a trial launched")
         proc.kill()
         proc.wait()
         kill_sweep_processes(name)
@@ -363,11 +363,13 @@ def test_rdb_stale_heartbeat_failures_carry_a_reason(tmp_path: Path, postgres_ur
         delete_study(postgres_url, name)
 
 
-def _running(url: str, name: str) -> bool:
+def _launched(url: str, name: str) -> bool:
+    """A trial is RUNNING with its launch attributes (its child's pid) recorded."""
     try:
-        return any(t.state.name == "RUNNING" for t in trials_of(url, name))
-    except Exception:
+        trials = trials_of(url, name)
+    except Exception:  # not created yet
         return False
+    return any(t.state.name == "RUNNING" and "sweeprun.pid" in t.user_attrs for t in trials)
 
 
 def test_two_agents_never_exceed_the_trial_budget(tmp_path: Path) -> None:

@@ -15,13 +15,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.services import REQUIRE_SERVICES
+from tests.helpers.services import REQUIRE_SERVICES, port_open
+from tests.helpers.wait import wait_until
 
 PASSWORD = "pw-Zq7-s3cret-9xK"
 
@@ -92,14 +92,11 @@ class PrivatePostgres:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 30) -> None:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"private PostgreSQL did not come up; see {self.log}")
+        wait_until(
+            lambda: port_open("127.0.0.1", self.port),
+            timeout,
+            f"private PostgreSQL up (see {self.log})",
+        )
 
     def running(self) -> bool:
         res = subprocess.run(
