@@ -44,7 +44,9 @@ def _missing(t: FrozenTrial, path: Path | None, number: int) -> SweepError:
 
 
 def _follow(loaded: Loaded, t: FrozenTrial, file: Path) -> None:
-    storage = loaded.sweep.study._storage
+    from sweeprun.storage.optuna_adapter import storage_of, trial_id_of
+
+    storage = storage_of(loaded.sweep.study)
     out = sys.stdout
     deadline_wait = time.monotonic() + 30  # the file appears right after launch
     while not file.exists():
@@ -59,7 +61,7 @@ def _follow(loaded: Loaded, t: FrozenTrial, file: Path) -> None:
             now = time.monotonic()
             if now - last_check >= STATE_EVERY:
                 last_check = now
-                if storage.get_trial(t._trial_id).state.name != "RUNNING":
+                if storage.get_trial(trial_id_of(t)).state.name != "RUNNING":
                     time.sleep(POLL)
                     while _copy(fh, out):  # whatever the child wrote last
                         pass

@@ -63,11 +63,14 @@ def run(storage: str | None = None, host: str = "127.0.0.1", port: int = 13000) 
             f"    fix: pick another port with --port {port + 1}"
         )
     import optuna
-    from optuna.storages import RDBStorage, _CachedStorage, run_grpc_proxy_server
+    from optuna.storages import run_grpc_proxy_server
+
+    from sweeprun.storage.optuna_adapter import cached, rdb_of
 
     st = open_storage(spec)
-    if isinstance(st, RDBStorage):  # SQLite: keep Optuna's in-process cache
-        st = _CachedStorage(st)
+    rdb = rdb_of(st)
+    if spec.kind == "sqlite" and rdb is not None:  # SQLite: keep Optuna's in-process cache
+        st = cached(rdb)
     if not is_loopback(host):
         print(
             f"warning: sweeprun serve listens on {host}, reachable from other machines; the "

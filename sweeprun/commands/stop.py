@@ -28,12 +28,13 @@ def _running(sweep: Any) -> tuple[int, int]:
 def run(name: str, storage: str | None = None, now: bool = False) -> int:
     from sweeprun.results.read import storage_for_reading
     from sweeprun.run.budget import STOP_ATTR
+    from sweeprun.storage.optuna_adapter import storage_of, study_id_of
     from sweeprun.sweep import load_sweep, request_stop
 
     spec = storage_for_reading(storage)
     sweep = load_sweep(spec, name)
     mode = "now" if now else "graceful"
-    before = sweep.study._storage.get_study_user_attrs(sweep.study._study_id).get(STOP_ATTR)
+    before = storage_of(sweep.study).get_study_user_attrs(study_id_of(sweep.study)).get(STOP_ATTR)
     old = before.get("mode") if isinstance(before, dict) else None
     if old == "now" and mode == "graceful":
         print(

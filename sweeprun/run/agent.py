@@ -82,11 +82,12 @@ def start_tracking(sweep: Sweep, ctl: Controller) -> MlflowTracker | None:
         return None
     from sweeprun.integrations.mlflow import MlflowTracker
     from sweeprun.results.read import objectives_of
+    from sweeprun.storage.optuna_adapter import storage_of
 
     objectives = [o.name for o in objectives_of(sweep.config)]
     tracker = MlflowTracker(block, sweep.name, objectives)
     tracker.catch_up(sweep.study.get_trials(deepcopy=False), owner=ctl.owner)
-    storage = sweep.study._storage
+    storage = storage_of(sweep.study)
     ctl.on_finished.append(lambda trial_id: tracker.finished(storage.get_trial(trial_id)))
     return tracker
 

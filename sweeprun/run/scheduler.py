@@ -224,8 +224,8 @@ class Controller:
 
         if self.budget.exact and self.budget.waiting == 0:  # counted for this launch
             self.writer.expect_no_waiting(study_id_of(self.study))  # ask skips its look
-        # the parameters wait for the launch attributes (one append / transaction)
-        trial = self.study.ask(self.space.distributions())
+        with self.writer.asking():  # the parameters wait for the launch attributes
+            trial = self.study.ask(self.space.distributions())
         if not self.budget.admit(trial):  # other agents took the last places first
             self._refuse(trial, gpus, "trial budget reached")
             self.budget.refresh()

@@ -60,8 +60,10 @@ class Sink(Protocol):
         others are checked when the batch is written)."""
         ...
 
-    def write(self, trial_id: int, batch: Batch, heartbeat: bool) -> None:
-        """All of ``batch`` at once (``heartbeat``: the trial's heartbeat too, RDB storages)."""
+    def write(self, trial_id: int, batch: Batch, heartbeat: bool, strict: bool) -> None:
+        """All of ``batch`` at once (``heartbeat``: the trial's heartbeat too, RDB storages).
+        A finished trial refuses it; ``strict``: with Optuna's error (the journal drops a
+        refused batch quietly otherwise, as a lease renewal racing the trial's end is)."""
         ...
 
     def finish(

@@ -1,19 +1,23 @@
-"""A trial's records written together: a storage decorator, as Optuna's own ``_CachedStorage``.
+"""A trial's records written together: a storage decorator, as Optuna's own RDB cache is.
 
 :class:`BatchingStorage` wraps an Optuna storage and holds, per trial and as instance state,
 the records that can wait for the trial's next write:
 
-* the parameters ``ask`` sets (``set_trial_param``) wait for the trial's next write: in the
-  scheduler, the launch attributes (with the first heartbeat on RDB storages);
+* the parameters set inside :meth:`BatchingStorage.asking` (around ``study.ask``) wait for
+  the trial's next write: in the scheduler, the launch attributes (with the first heartbeat on
+  RDB storages); elsewhere ``set_trial_param`` writes at once, with Optuna's checks then;
 * records written with ``hold=True`` (:meth:`BatchingStorage.write_records`: the end attributes
   and the last intermediate values) wait for the state write (``tell``).
 
 Each batch then goes out as one append of the journal (file or Redis: one lock and one fsync,
 the records exactly those Optuna writes one call each) or as one transaction of an RDB storage
 (:mod:`sweeprun.storage.writer_rdb`), with Optuna's checks kept: a finished trial refuses the
-batch; a parameter's distribution must agree with the study's. Other storages (gRPC) get one
-call per record. Reads answer as if the held records were written (``get_trial`` and
-``get_all_trials`` show them), so this process sees what it wrote.
+batch; a parameter's distribution must agree with the study's (held parameters are checked
+when the batch is written, or on RDB storages at once when Optuna's cache knows the name).
+Other storages (gRPC) get one call per record. Reads answer as if the held records were
+written (``get_trial`` and ``get_all_trials`` show them), so this process sees what it wrote.
+Outside :meth:`~BatchingStorage.asking` and ``hold`` the decorator is a plain ``BaseStorage``:
+Optuna's storage contract tests pass through it (``tests/unit/test_storage_contract.py``).
 
 :meth:`BatchingStorage.expect_no_waiting` (the budget just counted no WAITING trial) answers
 the next read of a study's waiting trials (``ask``'s look for a queued trial) with none,
@@ -21,14 +25,14 @@ without a query; a trial queued meanwhile is popped by the next ``ask``.
 
 Composition (:func:`sweeprun.storage.open.open_storage`), outermost first::
 
-    RetryingStorage(BatchingStorage(_CachedStorage(RDBStorage)))   PostgreSQL, MySQL
+    RetryingStorage(BatchingStorage(Optuna's cache(RDBStorage)))   PostgreSQL, MySQL
     BatchingStorage(RDBStorage)                                    SQLite (one process)
     BatchingStorage(JournalStorage(SafeJournalFileBackend))        journal file
     RetryingStorage(BatchingStorage(JournalStorage(Redis)))        Redis
     RetryingStorage(BatchingStorage(GrpcStorageProxy))             ``sweeprun serve``
 
 Optuna's cache is innermost, as Optuna composes it; the batching decorator keeps the cache's
-record of each parameter's distribution as ``_CachedStorage.set_trial_param`` does. The
+record of each parameter's distribution as the cache's own ``set_trial_param`` does. The
 retrying decorator is outermost, so each call of the batching decorator (one append, one
 transaction) is retried whole after a lost connection: the batch's records are put back when
 a call fails on a transient error, and written again by the retry (the writes are upserts).
@@ -36,9 +40,10 @@ a call fails on a transient error, and written again by the retry (the writes ar
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from optuna.distributions import BaseDistribution
@@ -78,6 +83,8 @@ class TrialWriter(Protocol):
 
     def discard(self, trial_id: int) -> None: ...
 
+    def asking(self) -> contextlib.AbstractContextManager[None]: ...
+
     def expect_no_waiting(self, study_id: int) -> None: ...
 
 
@@ -96,6 +103,7 @@ class BatchingStorage(BaseStorage):
         self._sink: Sink = sink if sink is not None else sink_for(inner)
         self._held: dict[int, Batch] = {}
         self._no_waiting: set[int] = set()
+        self._asking = False  # parameters set now wait for the trial's next write
         self._lock = threading.Lock()  # the liveness thread writes leases
 
     @property
@@ -125,14 +133,34 @@ class BatchingStorage(BaseStorage):
             with self._lock:
                 self._held[trial_id] = self._held.get(trial_id, Batch()).then(attrs, intermediate)
             return
+        self._write(trial_id, attrs, intermediate, heartbeat=heartbeat, strict=False)
+
+    def _write(
+        self,
+        trial_id: int,
+        attrs: dict[str, Any],
+        intermediate: Sequence[tuple[int, float]] = (),
+        *,
+        heartbeat: bool = False,
+        strict: bool = True,
+    ) -> None:
         batch = self._take(trial_id).then(attrs, intermediate)
         if not batch and not heartbeat:
             return
-        self._run(trial_id, batch, lambda: self._sink.write(trial_id, batch, heartbeat))
+        self._run(trial_id, batch, lambda: self._sink.write(trial_id, batch, heartbeat, strict))
 
     def flush(self, trial_id: int) -> None:
         """Write whatever the trial still holds."""
-        self.write_records(trial_id, {})
+        self._write(trial_id, {})
+
+    @contextlib.contextmanager
+    def asking(self) -> Iterator[None]:
+        """Around ``study.ask``: the parameters it sets wait for the trial's next write."""
+        self._asking = True
+        try:
+            yield
+        finally:
+            self._asking = False
 
     def discard(self, trial_id: int) -> None:
         """Forget the trial's held records (its state write was refused: so would they be)."""
@@ -166,7 +194,7 @@ class BatchingStorage(BaseStorage):
         param_value_internal: float,
         distribution: BaseDistribution,
     ) -> None:
-        if not self._sink.holds_params:
+        if not (self._asking and self._sink.holds_params):
             self.flush(trial_id)
             self._inner.set_trial_param(trial_id, param_name, param_value_internal, distribution)
             return
@@ -178,10 +206,10 @@ class BatchingStorage(BaseStorage):
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
     ) -> None:
-        self.write_records(trial_id, {}, [(step, intermediate_value)])
+        self._write(trial_id, {}, [(step, intermediate_value)])
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        self.write_records(trial_id, {key: value})
+        self._write(trial_id, {key: value})
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         self.flush(trial_id)

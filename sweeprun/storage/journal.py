@@ -31,6 +31,14 @@ class FlockLock(JournalFileLock):
         self._fd: int | None = None
         self._mutex = threading.Lock()  # record locks are per process, not per thread
 
+    def __getstate__(self) -> dict[str, str]:  # (a storage is picklable, as Optuna's are)
+        return {"path": self._path}
+
+    def __setstate__(self, state: dict[str, str]) -> None:
+        self._path = state["path"]
+        self._fd = None
+        self._mutex = threading.Lock()
+
     def acquire(self) -> bool:
         self._mutex.acquire()
         try:
@@ -72,6 +80,15 @@ class SafeJournalFileBackend(JournalFileBackend):
         self.path = file_path
         self.lock = lock_obj
         self.pending: list[dict[str, Any]] = []
+        self._pending_lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        del state["_pending_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
         self._pending_lock = threading.Lock()
 
     def hold(self, logs: list[dict[str, Any]]) -> None:

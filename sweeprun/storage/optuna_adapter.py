@@ -246,12 +246,18 @@ def journal_records(
     return logs
 
 
-def journal_append(journal: JournalStorage, logs: list[dict[str, object]]) -> None:
+def journal_append(
+    journal: JournalStorage, logs: list[dict[str, object]], *, strict: bool = True
+) -> None:
     """Append ``logs`` in one append (under the storage's thread lock, as Optuna appends) and
-    replay the journal past them (see :func:`journal_sync`)."""
+    replay the journal past them (see :func:`journal_sync`). ``strict``: then raise Optuna's
+    refusal of our records for a finished trial, as its own writes do (else they are dropped
+    quietly: a lease renewal racing the trial's end)."""
     with journal._thread_lock:
         journal._backend.append_logs(logs)
-        _sync_past_finished(journal)
+        refused = _sync_past_finished(journal)
+    if refused is not None and strict:
+        raise refused
 
 
 def journal_file_offset(backend: JournalFileBackend, log_number: int) -> int | None:
@@ -265,16 +271,19 @@ def journal_sync(journal: JournalStorage) -> None:
         _sync_past_finished(journal)
 
 
-def _sync_past_finished(journal: JournalStorage) -> None:
+def _sync_past_finished(journal: JournalStorage) -> UpdateFinishedTrialError | None:
     """Our records for a trial another agent finished meanwhile (a reaper, or a lease renewal
     racing the trial's end) are refused: Optuna raises for each after counting it read, so
-    keep replaying past them."""
+    keep replaying past them; the first refusal, if any."""
+    first: UpdateFinishedTrialError | None = None
     for _ in range(100_000):
         try:
             journal._sync_with_backend()
-        except UpdateFinishedTrialError:
+        except UpdateFinishedTrialError as exc:
+            first = first or exc
             continue
-        return
+        break
+    return first
 
 
 def rdb_models() -> ModuleType:

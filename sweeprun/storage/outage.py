@@ -109,6 +109,15 @@ class Outage:
         self.gave_up = False
         self.outages = 0
 
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def failed(self, exc: BaseException) -> float:
         """Record a transient failure; the delay before the next attempt, or raise."""
         with self._lock:

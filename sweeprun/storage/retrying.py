@@ -289,6 +289,10 @@ class RetryingStorage(BaseStorage):
     def discard(self, trial_id: int) -> None:
         self._inner.discard(trial_id)  # type: ignore[attr-defined]
 
+    def asking(self) -> contextlib.AbstractContextManager[None]:
+        manager: contextlib.AbstractContextManager[None] = self._inner.asking()  # type: ignore[attr-defined]
+        return manager
+
     def expect_no_waiting(self, study_id: int) -> None:
         self._inner.expect_no_waiting(study_id)  # type: ignore[attr-defined]
 

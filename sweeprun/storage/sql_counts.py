@@ -61,8 +61,11 @@ class RdbCounter:
 
     def _counts(self, conn: Any, below: int | None = None) -> Counts:
         import sqlalchemy as sa
-        from optuna.storages._rdb import models
         from optuna.trial import TrialState
+
+        from sweeprun.storage.optuna_adapter import rdb_models
+
+        models = rdb_models()
 
         t = models.TrialModel.__table__
         a = models.TrialUserAttributeModel.__table__
@@ -106,7 +109,10 @@ class RdbCounter:
         """Counts, the study attribute ``stop_key`` (None when unset), and whether a COMPLETE
         trial's first value reaches ``metric.target`` — all in one transaction."""
         import sqlalchemy as sa
-        from optuna.storages._rdb import models
+
+        from sweeprun.storage.optuna_adapter import rdb_models
+
+        models = rdb_models()
 
         def read(conn: Any) -> tuple[Counts, Any, bool]:
             counts = self._counts(conn)
@@ -122,8 +128,11 @@ class RdbCounter:
 
     def _reached(self, metric: MetricSpec) -> Any:
         import sqlalchemy as sa
-        from optuna.storages._rdb import models
         from optuna.trial import TrialState
+
+        from sweeprun.storage.optuna_adapter import rdb_models
+
+        models = rdb_models()
 
         t = models.TrialModel.__table__
         v = models.TrialValueModel.__table__

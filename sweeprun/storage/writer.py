@@ -56,7 +56,7 @@ class PlainSink:
     def check_param(self, trial_id: int, name: str, dist: BaseDistribution) -> bool:
         return False
 
-    def write(self, trial_id: int, batch: Batch, heartbeat: bool) -> None:
+    def write(self, trial_id: int, batch: Batch, heartbeat: bool, strict: bool = True) -> None:
         for p in batch.params:
             self.storage.set_trial_param(trial_id, p.name, p.value, p.distribution)
         for step, value in batch.intermediate:
@@ -88,8 +88,8 @@ class JournalSink:
         params = [(p.name, p.value, p.distribution) for p in batch.params]
         return journal_records(self.journal, trial_id, params, batch.attrs, batch.intermediate)
 
-    def write(self, trial_id: int, batch: Batch, heartbeat: bool) -> None:
-        journal_append(self.journal, self._records(trial_id, batch))
+    def write(self, trial_id: int, batch: Batch, heartbeat: bool, strict: bool = True) -> None:
+        journal_append(self.journal, self._records(trial_id, batch), strict=strict)
 
     def finish(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None, batch: Batch

@@ -5,7 +5,7 @@ heartbeat) go out in one transaction; the records held for the state write go ou
 transaction of ``set_trial_state_values`` itself. The checks are Optuna's: the trial must
 still be updatable (a finished trial refuses the whole transaction), and a parameter's
 distribution must agree with the one the study has for its name — checked from Optuna's cache
-when it knows the name (:meth:`RdbSink.check_param`, as ``_CachedStorage.set_trial_param``
+when it knows the name (:meth:`RdbSink.check_param`, as the cache's own ``set_trial_param``
 does), otherwise in the write transaction. On PostgreSQL, MySQL and SQLite all attributes go
 out in one ``INSERT ... ON CONFLICT`` statement and all parameters in another; a retry after
 a lost reply therefore rewrites the same rows.
@@ -60,9 +60,11 @@ class RdbSink:
         check_distribution_compatibility(known, dist)
         return True
 
-    def write(self, trial_id: int, batch: Batch, heartbeat: bool) -> None:
+    def write(self, trial_id: int, batch: Batch, heartbeat: bool, strict: bool = True) -> None:
         models = rdb_models()
-        with rdb_transaction(self.rdb, ignore_integrity_error=True) as session:
+        # (an integrity error is raised, not ignored as Optuna's own writes do: it would drop
+        # the whole batch, launch record included, without a word)
+        with rdb_transaction(self.rdb) as session:
             writes = RdbWrites(self.rdb, session)
             for step, value in batch.intermediate:
                 writes.intermediate(trial_id, step, value)
@@ -70,12 +72,8 @@ class RdbSink:
                 trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
                 self.rdb.check_trial_is_updatable(trial_id, trial.state)
                 _write_attrs_and_params(writes, trial, batch)
-            if heartbeat:  # as RDBStorage.record_heartbeat
-                beat = models.TrialHeartbeatModel.where_trial_id(trial_id, session, True)
-                if beat is None:
-                    session.add(models.TrialHeartbeatModel(trial_id=trial_id))
-                else:
-                    beat.heartbeat = session.execute(sqlalchemy.func.now()).scalar_one()
+            if heartbeat:
+                _heartbeat(session, models, writes.rdb.engine.name, trial_id)
         self._noted(trial_id, batch.params)
 
     def finish(
@@ -110,8 +108,23 @@ class RdbSink:
         note_distributions(self.storage, trial_id, [(p.name, p.distribution) for p in params])
 
 
+def _heartbeat(session: Session, models: Any, dialect: str, trial_id: int) -> None:
+    """As ``RDBStorage.record_heartbeat``; one upsert where the dialect has one, so that the
+    liveness thread's heartbeat of the same trial (it runs from launch on) cannot collide."""
+    model = models.TrialHeartbeatModel
+    if dialect in ("postgresql", "sqlite", "mysql"):
+        rows = [{"trial_id": trial_id, "heartbeat": sqlalchemy.func.now()}]
+        session.execute(_upsert(dialect, model, rows, [], "heartbeat"))
+        return
+    beat = model.where_trial_id(trial_id, session, True)
+    if beat is None:
+        session.add(model(trial_id=trial_id))
+    else:
+        beat.heartbeat = session.execute(sqlalchemy.func.now()).scalar_one()
+
+
 def _intermediate(session: Session, models: Any, trial: Any, step: int, value: float) -> None:
-    """As ``_set_trial_intermediate_value_without_commit``, on the row already locked."""
+    """As ``RDBStorage.set_trial_intermediate_value`` writes it, on the row already locked."""
     model = models.TrialIntermediateValueModel
     stored, kind = model.intermediate_value_to_stored_repr(value)
     row = model.find_by_trial_and_step(trial, step, session)

@@ -50,6 +50,12 @@ def _agent(url: str, name: str) -> optuna.Study:
         return optuna.create_study(study_name=name, storage=storage)
 
 
+def _ask(study: optuna.Study, dists: dict[str, Any]) -> optuna.Trial:
+    """``ask`` as the scheduler asks: its parameters wait for the trial's next write."""
+    with trial_writer(storage_of(study)).asking():
+        return study.ask(dists)
+
+
 class Commits:
     """Transactions committed, and whether a statement touched a table, on one engine."""
 
@@ -92,7 +98,7 @@ def test_parameters_ride_on_the_launch_and_end_attributes_on_the_state(
     a.tell(first, 1.0)
     count = Commits(a)
     try:
-        trial = a.ask(DISTS)
+        trial = _ask(a, DISTS)
         _, statements = count.take()
         assert "INSERT INTO trials" in statements
         assert "INSERT INTO trial_params" not in statements  # the three parameters wait
@@ -135,7 +141,7 @@ def test_a_trial_reaped_meanwhile_refuses_its_end_records_and_state(
 ) -> None:
     a = _agent(postgres_url, name)
     writer = trial_writer(storage_of(a))
-    trial = a.ask(DISTS)
+    trial = _ask(a, DISTS)
     writer.write_records(trial_id_of(trial), {"sweeprun.owner": "me"}, heartbeat=True)
     reaper = _agent(postgres_url, name)
     reaper.tell(trial.number, state=optuna.trial.TrialState.FAIL)
@@ -155,7 +161,7 @@ def test_a_parameter_whose_distribution_disagrees_with_the_study_is_refused_whol
     a = _agent(postgres_url, name)
     other = _agent(postgres_url, name)  # another agent stored "x" with another range first
     other.tell(other.ask({"x": optuna.distributions.CategoricalDistribution(["a", "b"])}), 1.0)
-    trial = a.ask(DISTS)  # this process has not seen "x": checked at the write
+    trial = _ask(a, DISTS)  # this process has not seen "x": checked at the write
     with pytest.raises(ValueError, match="Cannot set different distribution kind"):
         trial_writer(storage_of(a)).write_records(
             trial_id_of(trial), {"sweeprun.owner": "me"}, heartbeat=True
@@ -170,7 +176,7 @@ def test_a_distribution_this_process_knows_is_checked_before_anything_is_written
     a = _agent(postgres_url, name)
     a.tell(a.ask(DISTS), 1.0)
     with pytest.raises(ValueError, match="Cannot set different distribution kind"):
-        a.ask({"x": optuna.distributions.CategoricalDistribution(["a", "b"])})
+        _ask(a, {"x": optuna.distributions.CategoricalDistribution(["a", "b"])})
 
 
 class LostReply(BatchingStorage):
@@ -197,7 +203,7 @@ def test_a_lost_reply_of_the_state_transaction_is_retried_and_reported_as_landed
     notes: list[str] = []
     storage = wrap(LostReply(cached(rdb)), "pg", str, budget=30, say=notes.append)
     study = optuna.create_study(study_name=name, storage=storage)
-    trial = study.ask(DISTS)
+    trial = _ask(study, DISTS)
     writer = trial_writer(storage)
     writer.write_records(trial_id_of(trial), {"sweeprun.counted": True}, hold=True)
     assert storage.set_trial_state_values(trial_id_of(trial), optuna.trial.TrialState.FAIL)
@@ -241,10 +247,58 @@ def test_a_state_write_that_never_arrived_is_retried_with_its_held_records(
     sink = NeverArrived(RdbSink(rdb, inner))
     storage = wrap(BatchingStorage(inner, sink), "pg", str, budget=30, say=lambda _: None)
     study = optuna.create_study(study_name=name, storage=storage)
-    trial = study.ask(DISTS)
+    trial = _ask(study, DISTS)
     trial_writer(storage).write_records(trial_id_of(trial), {"sweeprun.counted": True}, hold=True)
     study.tell(trial, state=optuna.trial.TrialState.FAIL)
     assert sink.failed == 1
     seen = _seen(study, trial.number)
     assert seen.state.name == "FAIL" and seen.user_attrs == {"sweeprun.counted": True}
     assert seen.params == trial.params
+
+
+def test_a_heartbeat_racing_the_launch_write_does_not_drop_it(postgres_url: str, name: str) -> None:
+    """The liveness thread beats a trial from the moment it is running, so its first heartbeat
+    can race the launch transaction's: the launch transaction waits for it and then updates
+    the row (before, the unique key made it fail and its records were dropped unseen)."""
+    import threading
+
+    from tests.helpers.wait import wait_until
+
+    a = _agent(postgres_url, name)
+    trial = _ask(a, DISTS)
+    rdb = rdb_of(storage_of(a))
+    assert rdb is not None
+    blocker = rdb.engine.connect()
+    blocker.execute(
+        sqlalchemy.text(
+            f"INSERT INTO trial_heartbeats (trial_id, heartbeat) VALUES ({trial_id_of(trial)}, now())"
+        )
+    )
+    errors: list[BaseException] = []
+
+    def launch() -> None:
+        try:
+            trial_writer(storage_of(a)).write_records(
+                trial_id_of(trial), {"sweeprun.owner": "me"}, heartbeat=True
+            )
+        except BaseException as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=launch)
+    writer.start()
+    with rdb.engine.connect() as probe:  # the launch transaction waits on the heartbeat's key
+        wait_until(
+            lambda: probe.execute(
+                sqlalchemy.text(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid "
+                    "WHERE NOT l.granted AND s.query LIKE '%trial_heartbeats%'"
+                )
+            ).scalar(),
+            what="launch transaction waiting",
+        )
+    blocker.commit()
+    blocker.close()
+    writer.join(timeout=30)
+    assert errors == []
+    seen = _seen(a, trial.number)
+    assert seen.user_attrs == {"sweeprun.owner": "me"} and seen.params == trial.params

@@ -39,6 +39,12 @@ def _agent(path: Path) -> optuna.Study:
         return optuna.create_study(study_name="s", storage=storage)
 
 
+def _ask(study: optuna.Study, dists: dict[str, Any]) -> optuna.Trial:
+    """``ask`` as the scheduler asks: its parameters wait for the trial's next write."""
+    with trial_writer(storage_of(study)).asking():
+        return study.ask(dists)
+
+
 def _file(study: optuna.Study) -> SafeJournalFileBackend:
     journal = journal_of(storage_of(study))
     assert journal is not None
@@ -76,7 +82,7 @@ def test_parameters_land_with_the_launch_and_end_attributes_with_the_state(
     writer = trial_writer(storage_of(a))
     appends = _count_appends(a)
 
-    trial = a.ask(DISTS)
+    trial = _ask(a, DISTS)
     assert set(trial.params) == {"x", "y", "opt"}  # the trial has them at once
     seen = b.get_trials(deepcopy=False)[0]
     assert seen.state.name == "RUNNING" and seen.params == {}  # ... but they wait
@@ -116,7 +122,7 @@ def test_held_end_records_of_a_trial_reaped_meanwhile_are_refused_without_breaki
     path = tmp_path / "journal.log"
     a = _agent(path)
     writer = trial_writer(storage_of(a))
-    trial = a.ask(DISTS)
+    trial = _ask(a, DISTS)
     writer.write_records(trial_id_of(trial), {"sweeprun.owner": "me"})
     reaper = _agent(path)
     reaper.tell(trial.number, state=optuna.trial.TrialState.FAIL)
@@ -183,7 +189,7 @@ def test_a_write_that_fails_half_way_leaves_nothing_behind(tmp_path: Path) -> No
 
     path = tmp_path / "journal.log"
     a = _agent(path)
-    trial = a.ask(DISTS)
+    trial = _ask(a, DISTS)
     size = path.stat().st_size
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead
@@ -225,7 +231,7 @@ def test_a_trial_killed_before_its_launch_record_reruns_its_queued_parameters(
     a = _agent(path)
     if popped:
         a.enqueue_trial({"x": 0.25}, user_attrs={"sweeprun.grid_index": 3})
-    a.ask(space.distributions())  # ... and the agent dies: the parameters never go out
+    _ask(a, space.distributions())  # ... and the agent dies: the parameters never go out
     other = _agent(path)
     assert recover_orphans(other, space, lease_grace=0.0) == 1
     waiting = other.get_trials(states=(optuna.trial.TrialState.WAITING,))
