@@ -112,7 +112,7 @@ class BatchingStorage(BaseStorage):
 
     def __getattr__(self, name: str) -> Any:
         # anything not part of BaseStorage (gRPC's ``wait_server_ready``, ``close``, ...)
-        if name in ("_inner", "_sink", "_held", "_no_waiting", "_lock"):
+        if name in ("_inner", "_sink", "_held", "_no_waiting", "_asking", "_lock"):
             raise AttributeError(name)
         return getattr(self._inner, name)
 
@@ -249,8 +249,8 @@ class BatchingStorage(BaseStorage):
                 return []
         trials = self._inner.get_all_trials(study_id, deepcopy=deepcopy, states=states)
         held = self._held
-        if not held:
-            return trials
+        if not held or (states is not None and TrialState.RUNNING not in states):
+            return trials  # (a trial holds records while it runs)
         return [_with(t, held[tid]) if (tid := trial_id_of(t)) in held else t for t in trials]
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:

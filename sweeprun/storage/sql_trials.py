@@ -99,10 +99,10 @@ def read_trials(
 ) -> list[FrozenTrial]:
     """Every trial of a study; ``attrs`` limits the user attributes read (None: all), and
     ``params=False`` leaves out the parameters (and their distributions)."""
-    from optuna.storages import RDBStorage
+    from sweeprun.storage.optuna_adapter import rdb_of
 
-    backend = getattr(storage, "_backend", storage)  # study._storage wraps it in a cache
-    if not isinstance(backend, RDBStorage):
+    backend = rdb_of(storage)  # (behind sweeprun's decorators and Optuna's cache)
+    if backend is None:
         return list(storage.get_all_trials(study_id, deepcopy=False))
     try:
         with backend.engine.connect() as conn:

@@ -226,8 +226,8 @@ class NeverArrived:
     def check_param(self, trial_id: int, name: str, dist: Any) -> bool:
         return bool(self.inner.check_param(trial_id, name, dist))
 
-    def write(self, trial_id: int, batch: Any, heartbeat: bool) -> None:
-        self.inner.write(trial_id, batch, heartbeat)
+    def write(self, trial_id: int, batch: Any, heartbeat: bool, strict: bool = True) -> None:
+        self.inner.write(trial_id, batch, heartbeat, strict)
 
     def finish(self, trial_id: int, state: Any, values: Any, batch: Any) -> bool:
         if not self.failed:
