@@ -58,12 +58,11 @@ def check_version(version: str | None = None) -> None:
 # ---- write path ---------------------------------------------------------------------------
 # Storages, studies and trials (the private attributes Optuna's own objects use), the RDB
 # cache's per-study bookkeeping, the journal's thread lock, worker id and replay, Optuna's
-# tell without the deep copy of its answer. Optuna is imported here, not at module import
-# for the parts that pull in SQLAlchemy (the RDB schema): a journal-file agent never needs it.
+# tell without the deep copy of its answer. The RDB schema (which imports SQLAlchemy) is
+# imported when first used: a journal-file agent never loads SQLAlchemy.
 
 HeartbeatStorage = BaseHeartbeat  # the base class of storages with Optuna's heartbeat (RDB)
 JournalFileLock = BaseJournalFileLock  # the base class of a journal file's lock
-JournalOp = JournalOperation  # the op codes of Optuna's journal records
 journal_lock_held = get_lock_file  # ``with journal_lock_held(lock):`` holds a journal lock
 
 
