@@ -1,21 +1,23 @@
-"""Many stdout lines at once, as columns: what :meth:`MetricParser.fold` uses for metric floods.
-
-The events are exactly those of :meth:`MetricParser.feed` line by line; only their shape
-differs: per metric name, its values and steps in order (the order between names is not
-kept, nothing depends on it). The work is done by C-level calls over a whole batch:
+"""Many lines at once, as columns: what :meth:`~sweeprun.metrics.parser.MetricParser.fold`
+uses for metric floods. The rules are those of :mod:`sweeprun.metrics.grammar`; only their
+application differs: per metric name, its values and steps in order, in chunks of one kind
+(text or structured; the order between names is not kept, nothing depends on it). The work is
+done by C-level calls over a whole batch:
 
 * a run of lines that all start with ``{``: one ``json.loads`` of ``[line,\\nline,...]``, then
   a column per key (``dict.get`` mapped over the objects). The bulk parse gives the objects of
   the single lines only when no line can continue the next one: strings cannot cross the
   ``\\n`` (strict JSON), an object cannot go on with ``{``, and an array could, so any line
-  holding ``[`` must parse alone first. Duplicate flattened names, deep nesting or odd steps
-  send the run back to the line-by-line route.
+  holding ``[`` must parse alone first. Duplicate flattened names, deep nesting, odd steps,
+  Python-literal dicts, ``\\r`` or many distinct keys (a column per key would cost
+  lines × keys) send the run back to the line-by-line route.
 * a run of lines without ``{``: the first line with a ``name=value`` gives a template (its
   text, with every value the kv scan found made a capture group of the same pattern); one
   ``findall`` over the run matches it against every line. Lines that do not fit it are fine
-  when they cannot hold a declared name; otherwise the run goes line by line.
+  when they cannot hold a declared name; otherwise (or with a ``\\r``) the run goes line by
+  line.
 
-Anything else goes line by line (:meth:`MetricParser._raw_many`).
+Anything else goes line by line (the parser's route, with the same grammar).
 """
 
 from __future__ import annotations
@@ -23,20 +25,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from itertools import chain, compress, repeat
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from sweeprun.metrics.grammar import MetricEvent, MetricParser, Summary
+from sweeprun.metrics.grammar import MAX_STEP, NUMBER, STEP_KEYS, Raw, step_of
 
-Raw = tuple[str, float, "int | None"]
 Steps = Sequence["int | None"] | None  # None: no line has a step
 
 _NUMERIC = frozenset({int, float})
 _DICT = frozenset({dict})
 _MAX_DEPTH = 8  # deeper objects go line by line
+_WIDE = 16  # more distinct keys than this and many more than per line: line by line
 _TEMPLATE_TRIES = 3  # lines with a declared name tried as the template of a kv run
 # a declared name made of these characters only could hide inside a number or a separator
 _NUMBER_CHARS = frozenset("0123456789.+-eEnNaAiIfFtTyY")
@@ -44,52 +45,46 @@ _SEPARATOR_CHARS = frozenset(' \t:="\r')
 
 
 class Columns:
-    """The events of one batch, per metric name, in order (steps not yet numbered)."""
+    """The values of one batch, per metric name, in order, as chunks of values that share a
+    kind (text or structured); steps not yet numbered. The parser folds them
+    (:meth:`sweeprun.metrics.parser.MetricParser.fold`)."""
 
     def __init__(self) -> None:
-        self.values: dict[str, list[float]] = {}
-        self.steps: dict[str, list[int | None] | None] = {}
+        self.chunks: dict[str, list[Chunk]] = {}
 
-    def add(self, name: str, values: list[float], steps: Steps) -> None:
-        if not values:
-            return
-        old = self.values.get(name)
-        if old is None:
-            self.values[name] = values
-            self.steps[name] = None if steps is None else list(steps)
-            return
-        old_steps = self.steps[name]
-        if steps is None and old_steps is None:
-            old += values
-            return
-        old_steps = [None] * len(old) if old_steps is None else old_steps
-        old_steps += [None] * len(values) if steps is None else steps
-        self.steps[name] = old_steps
-        old += values
+    def add(self, name: str, values: list[float], steps: Steps, text: bool = False) -> None:
+        if values:
+            self.chunks.setdefault(name, []).append(Chunk(values, steps, text))
 
     def add_raw(self, raw: Iterable[Raw]) -> None:
-        for name, value, step in raw:
-            self.add(name, [value], [step])
-
-    def fold(
-        self, counts: dict[str, int], summary: Summary, keep: str | None, first: int
-    ) -> list[MetricEvent]:
-        """Number the steps, add every value to ``summary``; the finite events of ``keep``:
-        the first ``first`` and the last."""
-        from sweeprun.metrics.grammar import MetricEvent
-
-        out: list[MetricEvent] = []
-        for name, values in self.values.items():
-            n0 = counts.get(name, 0)
-            counts[name] = n0 + len(values)
-            steps = _numbered(self.steps[name], n0, len(values))
-            summary.add_values(name, values, steps[-1])
-            if name == keep:
-                out += [MetricEvent(name, values[i], steps[i]) for i in _reportable(values, first)]
-        return out
+        chunks = self.chunks
+        for name, value, step, text in raw:
+            mine = chunks.get(name)
+            if mine is None:
+                chunks[name] = [Chunk([value], [step], text)]
+                continue
+            last = mine[-1]
+            if last.text is not text:
+                mine.append(Chunk([value], [step], text))
+                continue
+            if last.steps is None:
+                last.steps = [None] * len(last.values)
+            last.values.append(value)
+            last.steps.append(step)
 
 
-def _reportable(values: list[float], first: int) -> list[int]:
+class Chunk:
+    """Consecutive values of one name and one kind; ``steps`` None: none has a step."""
+
+    __slots__ = ("steps", "text", "values")
+
+    def __init__(self, values: list[float], steps: Steps, text: bool) -> None:
+        self.values = values
+        self.steps: list[int | None] | None = None if steps is None else list(steps)
+        self.text = text
+
+
+def reportable(values: list[float], first: int) -> list[int]:
     """Indices of the first ``first`` finite values and of the last finite one."""
     chosen: list[int] = []
     if first > 0:
@@ -106,8 +101,8 @@ def _reportable(values: list[float], first: int) -> list[int]:
     return chosen
 
 
-def _numbered(steps: list[int | None] | None, n0: int, n: int) -> Sequence[int]:
-    """The step of each event: its own, or its index among the events of its name."""
+def numbered(steps: list[int | None] | None, n0: int, n: int) -> Sequence[int]:
+    """The step of each value: its own, or its index among the values of its name."""
     if steps is None:
         return range(n0, n0 + n)
     if None not in steps:
@@ -139,10 +134,8 @@ def json_run(lines: list[str], text: str, declared_steps: frozenset[str], out: C
 def objects_into(objs: list[dict[str, Any]], declared_steps: frozenset[str], out: Columns) -> bool:
     """Columns of many JSON objects (one per line) into ``out``; False (nothing added) when
     they must go line by line."""
-    from sweeprun.metrics.grammar import STEP_KEYS
-
     keys = set(chain.from_iterable(objs))
-    steps = _step_column(objs, keys, STEP_KEYS)
+    steps = _step_column(objs, keys)
     cols: list[tuple[str, list[float], Steps]] = []
     if not _columns(objs, keys, steps, "", declared_steps, cols, 0):
         return False
@@ -156,15 +149,15 @@ def objects_into(objs: list[dict[str, Any]], declared_steps: frozenset[str], out
 
 def _columns(
     objs: list[dict[str, Any]],
-    keys: Iterable[str],
+    keys: Collection[str],
     steps: Steps,
     prefix: str,
     declared_steps: frozenset[str],
     cols: list[tuple[str, list[float], Steps]],
     depth: int,
 ) -> bool:
-    from sweeprun.metrics.grammar import STEP_KEYS
-
+    if len(keys) > _WIDE and len(keys) * len(objs) > _WIDE * sum(map(len, objs)):
+        return False  # distinct keys: a column per key would cost lines x keys
     for key in keys:
         if key in STEP_KEYS and key not in declared_steps:
             continue
@@ -207,11 +200,10 @@ def _big(value: int) -> float:
         return math.inf if value > 0 else -math.inf
 
 
-def _step_column(objs: list[dict[str, Any]], keys: set[str], step_keys: Sequence[str]) -> Steps:
-    """The step of each object (``_step_of``), in bulk when one plain int key gives it."""
-    from sweeprun.metrics.grammar import MAX_STEP, _step_of
-
-    present = [k for k in step_keys if k in keys]
+def _step_column(objs: list[dict[str, Any]], keys: set[str]) -> Steps:
+    """The step of each object (:func:`~sweeprun.metrics.grammar.step_of`), in bulk when one
+    plain int key gives it."""
+    present = [k for k in STEP_KEYS if k in keys]
     if not present:
         return None
     if len(present) == 1:
@@ -221,7 +213,7 @@ def _step_column(objs: list[dict[str, Any]], keys: set[str], step_keys: Sequence
             ints = col if type(None) not in types else [c for c in col if c is not None]
             if not ints or (min(ints) >= -MAX_STEP and max(ints) <= MAX_STEP):
                 return col
-    return list(map(_step_of, objs))
+    return list(map(step_of, objs))
 
 
 def _loads(text: str) -> Any:
@@ -244,20 +236,19 @@ def kv_ready(names: Sequence[str]) -> bool:
 
 
 def kv_run(
-    parser: MetricParser, lines: list[str], text: str, wanted: Callable[[str], bool], out: Columns
+    kv: re.Pattern[str], lines: list[str], text: str, wanted: Callable[[str], bool], out: Columns
 ) -> bool:
-    """Columns of a run of lines without ``{`` by a template; False (nothing added) when it
-    must go line by line."""
-    from sweeprun.metrics.grammar import _NUMBER, MAX_STEP
-
-    kv = parser._kv
-    assert kv is not None
+    """Columns of a run of lines without ``{`` by a template of the text scan ``kv``
+    (:func:`~sweeprun.metrics.grammar.kv_pattern`); False (nothing added) when it must go line
+    by line."""
+    if "\r" in text:  # a progress bar's \r: only the last segment counts
+        return False
     template = None
     tries = 0
     for line in lines:
         if not wanted(line):
             continue
-        template = _template(kv, line, _NUMBER)
+        template = _template(kv, line, NUMBER)
         tries += 1
         if template is not None or tries >= _TEMPLATE_TRIES:
             break
@@ -298,7 +289,7 @@ def kv_run(
             name_steps = list(chain.from_iterable(zip(*([steps] * len(texts)), strict=True)))
         parsed.append((name, values, name_steps))
     for name, values, name_steps in parsed:
-        out.add(name, values, name_steps)
+        out.add(name, values, name_steps, text=True)
     return True
 
 

@@ -1,7 +1,10 @@
-"""The per-trial end of metric parsing: the :class:`MetricEvent` values of one trial folded
-into a :class:`Summary` (best, last, count, last step, history per metric name), from which
-the value told to the study is read. :mod:`sweeprun.metrics.grammar` turns lines into the events
-(and, for floods, :mod:`sweeprun.metrics.bulk` fills the summary in bulk)."""
+"""The per-trial end of metric parsing: the :class:`~sweeprun.metrics.grammar.MetricEvent`
+values of one trial folded into a :class:`Summary` (best, last, count, last step, history per
+metric name), from which the value told to the study is read. :mod:`sweeprun.metrics.parser`
+turns lines into the events (and, for floods, fills the summary in bulk).
+
+The precedence of :mod:`sweeprun.metrics.grammar` ends here: a metric whose values so far all
+came from text (``name=value``) starts afresh at its first structured value."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sweeprun.metrics.grammar import Goal, MetricEvent, Mode
 
+__all__ = ["MetricStats", "Summary"]
+
 
 @dataclass
 class MetricStats:
@@ -25,6 +30,7 @@ class MetricStats:
     maximum: float | None = None
     last_step: int | None = None
     history: array[float] = field(default_factory=lambda: array("d"))  # finite values, in order
+    text: bool = False  # every value so far came from the text scan
 
     def best(self, goal: Goal) -> float | None:
         return self.maximum if goal == "maximize" else self.minimum
@@ -37,10 +43,14 @@ class Summary:
     def __init__(self) -> None:
         self.metrics: dict[str, MetricStats] = {}
 
+    def _stats(self, name: str, text: bool) -> MetricStats:
+        stats = self.metrics.get(name)
+        if stats is None or (stats.text and not text):  # structured replaces text
+            stats = self.metrics[name] = MetricStats(text=text)
+        return stats
+
     def add(self, event: MetricEvent) -> None:
-        stats = self.metrics.get(event.name)
-        if stats is None:
-            stats = self.metrics[event.name] = MetricStats()
+        stats = self._stats(event.name, event.text)
         stats.count += 1
         stats.last_step = event.step
         value = event.value
@@ -53,13 +63,14 @@ class Summary:
         if stats.maximum is None or value > stats.maximum:
             stats.maximum = value
 
-    def add_values(self, name: str, values: list[float], last_step: int | None) -> None:
-        """:meth:`add` of many values of one metric at once (the last one's step given)."""
+    def add_values(
+        self, name: str, values: list[float], last_step: int | None, text: bool = False
+    ) -> None:
+        """:meth:`add` of many values of one metric and kind at once (the last one's step
+        given)."""
         if not values:
             return
-        stats = self.metrics.get(name)
-        if stats is None:
-            stats = self.metrics[name] = MetricStats()
+        stats = self._stats(name, text)
         stats.count += len(values)
         stats.last_step = last_step
         finite = list(filter(math.isfinite, values))

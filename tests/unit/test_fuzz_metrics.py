@@ -20,7 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sweeprun.metrics.grammar import MAX_STEP, MetricEvent, MetricParser, Summary
+from sweeprun.metrics.grammar import MAX_STEP, MetricEvent
+from sweeprun.metrics.parser import MetricParser
+from sweeprun.metrics.summary import Summary
 from sweeprun.run.process.child import MAX_LINE, Child, ChildOutcome, TrialRequest
 from tests.conftest import PROGRAMS
 
