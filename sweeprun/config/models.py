@@ -200,12 +200,16 @@ class Failures(_Model):
 
 
 class ReportSettings(_Model):
-    """Which stdout lines carry metrics (the client channel always does)."""
+    """Which output lines carry metrics (the client channel always does)."""
 
     format: Literal["json", "kv", "regex"] = Field(
         "json", description="json: JSON lines and name=value; kv: name=value; regex: pattern."
     )
     pattern: str | None = Field(None, description="regex with groups (?P<name>) (?P<value>).")
+    streams: tuple[Literal["stdout", "stderr"], ...] = Field(
+        ("stdout", "stderr"),
+        description="Output streams read for metric lines (default both).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ReportSettings:

@@ -77,6 +77,9 @@ def prepare_trial(
     env_extra = {**wandb_env(cfg.tracking, sweep, os.environ), **cfg.trial.env}
     if extra_env:
         env_extra.update(extra_env)
+    if "PYTHONUNBUFFERED" not in os.environ and "PYTHONUNBUFFERED" not in env_extra:
+        # un-flushed print() reaches us as it happens, so pruning stops a program early
+        env_extra["PYTHONUNBUFFERED"] = "1"
     env = trial_env(
         os.environ,
         sweep=sweep,

@@ -18,7 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeprun.metrics.grammar import MetricEvent, MetricParser, Summary
+from sweeprun.metrics.grammar import MetricEvent
+from sweeprun.metrics.parser import MetricParser
+from sweeprun.metrics.summary import Summary
 from sweeprun.run import budget as budget_mod
 from sweeprun.run.budget import reaches
 from sweeprun.run.gpus import GpuPool
@@ -262,7 +264,9 @@ class Controller:
             [m.name for m in self.metrics], self.cfg.report.format, self.cfg.report.pattern
         )
         keep = self.objective.name if self.objective else None  # the parser fills the summary
-        on_lines, on_exit = child_callbacks(parser, self.events.put, number, summary, keep)
+        on_lines, on_exit = child_callbacks(
+            parser, self.events.put, number, summary, keep, streams=self.cfg.report.streams
+        )
         child = Child.start(req, on_lines, on_exit)
         attrs = launch_attrs(
             owner=self.owner,
@@ -311,6 +315,8 @@ class Controller:
                 continue
             if kind == "m":
                 self._on_metrics(run, payload)
+            elif kind == "n":  # a note about the trial's metric lines
+                self.display.note(f"trial {number}: {payload}")
             else:
                 self._on_exit(run, payload)
         now = time.monotonic()

@@ -8,7 +8,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     import optuna
 
     from sweeprun.config.models import SweepConfig
-    from sweeprun.metrics.grammar import MetricParser, Summary
+    from sweeprun.metrics.parser import MetricParser
+    from sweeprun.metrics.summary import Summary
     from sweeprun.run.process.child import Child, ChildOutcome
     from sweeprun.space.distributions import SearchSpace
 
@@ -90,14 +91,20 @@ def child_callbacks(
     number: int,
     summary: Summary,
     keep: str | None,
+    streams: Iterable[str] = ("stdout", "stderr"),
 ) -> tuple[Callable[[str, list[str]], None], Callable[[ChildOutcome], None]]:
     """Callbacks for the launcher's parser thread: parse metric lines there (off the main
     thread) into ``summary``, every value; queue only the events of metric ``keep`` that the
-    rate limit can let through (the first REPORT_BURST of a batch and its last); queue the exit."""
-    lock = threading.Lock()  # stdout and the report channel share the parser's step counters
+    rate limit can let through (the first REPORT_BURST of a batch and its last); queue the exit.
+
+    Lines of the output ``streams`` (``report.streams``: stdout and stderr by default) and of
+    the report channel are parsed, all with the one parser (one step count per metric). What
+    the parser's name bound dropped is queued as one note (``"n"``) before the exit."""
+    lock = threading.Lock()  # the streams share the parser's step counters
+    parsed = frozenset(streams) | {"report"}
 
     def on_lines(stream: str, lines: list[str]) -> None:
-        if stream == "stderr":
+        if stream not in parsed:
             return
         with lock:
             fold = parser.fold_reports if stream == "report" else parser.fold
@@ -106,6 +113,10 @@ def child_callbacks(
             put(("m", number, evs))
 
     def on_exit(outcome: ChildOutcome) -> None:
+        with lock:
+            note = parser.dropped_note()
+        if note:
+            put(("n", number, note))
         put(("x", number, outcome))
 
     return on_lines, on_exit

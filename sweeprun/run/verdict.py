@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sweeprun.config.models import MetricSpec
-    from sweeprun.metrics.grammar import Summary
+    from sweeprun.metrics.summary import Summary
     from sweeprun.run.process.child import ChildOutcome
 
 COMPLETE = "COMPLETE"

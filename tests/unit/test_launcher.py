@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from sweeprun.metrics.grammar import MetricParser
+from sweeprun.metrics.parser import MetricParser
 from sweeprun.run.process.child import (
     MAX_LINE,
     READ_SIZE,
