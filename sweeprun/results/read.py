@@ -145,6 +145,7 @@ def load(
     database is read with plain queries when it can be (:mod:`sweeprun.storage.sql_read`).
     """
     from sweeprun.config.load import parse_config
+    from sweeprun.storage.optuna_adapter import storage_of, study_id_of, trial_id_of
     from sweeprun.storage.sql_trials import read_trials
     from sweeprun.sweep import load_sweep
 
@@ -165,9 +166,9 @@ def load(
                 lambda t: reader.full(rec.study_id, t),
             )
     sweep = load_sweep(spec, name)
-    st = sweep.study._storage
+    st = storage_of(sweep.study)
     trials = read_trials(
-        st, sweep.study._study_id, attrs=attrs, intermediate=intermediate, params=params
+        st, study_id_of(sweep.study), attrs=attrs, intermediate=intermediate, params=params
     )
     return Loaded(
         sweep.name,
@@ -175,7 +176,7 @@ def load(
         spec,
         objectives_of(sweep.config),
         trials,
-        lambda t: st.get_trial(t._trial_id),
+        lambda t: st.get_trial(trial_id_of(t)),
         sweep.study,
     )
 

@@ -120,6 +120,7 @@ def _studies(storage: str | None) -> tuple[str, list[tuple[str, list[str], Any, 
     """(storage display, [(name, directions, stored config, trials)]) for every study."""
     from sweeprun.results.read import SUMMARY_ATTRS
     from sweeprun.storage.open import open_storage
+    from sweeprun.storage.optuna_adapter import frozen_study_id
     from sweeprun.storage.sql_read import all_studies
     from sweeprun.storage.sql_trials import read_trials
     from sweeprun.sweep import CONFIG_ATTR
@@ -134,7 +135,9 @@ def _studies(storage: str | None) -> tuple[str, list[tuple[str, list[str], Any, 
             fs.study_name,
             [d.name.lower() for d in fs.directions],
             fs.user_attrs.get(CONFIG_ATTR),
-            read_trials(st, fs._study_id, attrs=SUMMARY_ATTRS, intermediate=False, params=False),
+            read_trials(
+                st, frozen_study_id(fs), attrs=SUMMARY_ATTRS, intermediate=False, params=False
+            ),
         )
         for fs in st.get_all_studies()
     ]

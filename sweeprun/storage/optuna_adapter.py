@@ -327,3 +327,8 @@ class RdbWrites:
 
 
 # ---- read path ----------------------------------------------------------------------------
+
+
+def frozen_study_id(study: FrozenStudy) -> int:
+    """The storage id of a study listed by ``get_all_studies``."""
+    return study._study_id

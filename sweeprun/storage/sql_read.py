@@ -122,8 +122,10 @@ class Reader:
 
     def full(self, study_id: int, trial: FrozenTrial) -> FrozenTrial:
         """The complete record of one trial (all attributes and intermediate values)."""
+        from sweeprun.storage.optuna_adapter import trial_id_of
+
         with self.engine.connect() as conn:
-            (out,) = self.trials(conn, study_id, trial_ids=[trial._trial_id])
+            (out,) = self.trials(conn, study_id, trial_ids=[trial_id_of(trial)])
         return out
 
 
