@@ -230,7 +230,7 @@ def _exp(name: str, dist: str, x: float) -> float:
 def _quantile_dim(name: str, spec: ParamSpec, base: str, quant: Quant | None) -> Dim:
     if base == "beta":
         try:
-            from scipy import special  # type: ignore[import-untyped]
+            from scipy import special
         except ImportError:
             raise SweepError(
                 f"parameter '{name}' uses a beta distribution, which needs scipy: pip install scipy"

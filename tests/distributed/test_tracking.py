@@ -101,6 +101,7 @@ def test_finished_trials_logged_to_sqlite_store(tmp_path: Path) -> None:
         stored = trial.user_attrs["sweeprun.params"]
         assert run.data.params == {"x": str(stored["x"]), "y": "2", "opt.lr": "0.01"}
         x = float(stored["x"])
+        assert trial.datetime_start is not None and trial.datetime_complete is not None
         assert run.info.start_time == int(trial.datetime_start.timestamp() * 1000)
         assert run.info.end_time == int(trial.datetime_complete.timestamp() * 1000)
         curve = _history(uri, run, "loss")

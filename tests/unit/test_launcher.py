@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,7 +75,7 @@ def finish(child: Child, run: Run, timeout: float = 30) -> Run:
     return run
 
 
-def run_program(tmp_path: Path, *args: str, **kw: object) -> Run:
+def run_program(tmp_path: Path, *args: str, **kw: Any) -> Run:
     return finish(*start(tmp_path, *args, **kw))
 
 
