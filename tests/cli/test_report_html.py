@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REQUIRE_SERVICES, hiding_env, run_cli
-from tests.distributed.test_results_cli import make_sweeps
+from tests.helpers.sweeps import fake_sweep, make_sweeps
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -68,10 +68,8 @@ def test_report_multi_objective(reports: dict[str, Path]) -> None:
 
 def test_report_notes_instead_of_failing(tmp_path: Path) -> None:
     pytest.importorskip("plotly")
-    from tests.distributed.test_results_cli import _fake_sweep
-
     storage = str(tmp_path / "j.log")
-    _fake_sweep(storage, "onefail", host="h", log_dir="/nowhere")
+    fake_sweep(storage, "onefail", host="h", log_dir="/nowhere")
     out = tmp_path / "r.html"
     run_cli("report", "onefail", "--storage", storage, "-o", str(out)).assert_success()
     page = out.read_text()

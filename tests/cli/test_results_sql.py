@@ -14,7 +14,7 @@ from sweeprun.results.read import SUMMARY_ATTRS, load
 from sweeprun.storage import sql_read as results_sql
 from sweeprun.storage.urls import classify
 from tests.conftest import run_cli
-from tests.distributed.test_results_cli import make_sweeps
+from tests.helpers.sweeps import make_sweeps
 
 
 def _same_trials(a: list[Any], b: list[Any]) -> None:

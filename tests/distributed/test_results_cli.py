@@ -14,62 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PROGRAMS, SWEEPRUN, run_cli
-
-TRAIN = PROGRAMS / "results_train.py"
-
-GRID = f"""
-name: rgrid
-program: {TRAIN}
-method: grid
-metric: {{name: loss, goal: minimize}}
-parameters:
-  x: {{values: [-1, 0, 0.5, 1, 3]}}
-  y: {{values: [1, 2]}}
-early_terminate: {{type: threshold, upper: 4}}
-baseline:
-  - {{x: 1, y: 2}}
-"""
-
-MULTI = f"""
-name: rmulti
-program: {TRAIN}
-method: random
-seed: 3
-metrics:
-  - {{name: acc, goal: maximize}}
-  - {{name: latency, goal: minimize}}
-parameters:
-  x: {{min: 0.0, max: 1.0}}
-  y: {{values: [1, 2, 3]}}
-  opt:
-    parameters:
-      lr: {{min: 0.001, max: 0.1}}
-run_cap: 6
-"""
-
-
-def make_sweeps(root: Path, storage: str, suffix: str = "") -> dict[str, str]:
-    """Run the grid and the multi-objective sweep with ``sweeprun start``; return their names."""
-    root.mkdir(parents=True, exist_ok=True)
-    names = {"grid": "rgrid" + suffix, "multi": "rmulti" + suffix}
-    for key, text in (("grid", GRID), ("multi", MULTI)):
-        f = root / f"{key}.yaml"
-        f.write_text(text)
-        run_cli(
-            "start",
-            str(f),
-            "--storage",
-            storage,
-            "--name",
-            names[key],
-            "-j",
-            "4",
-            "--quiet",
-            cwd=root,
-            env={"SWEEPRUN_DIR": str(root / "dot")},
-        ).assert_success()
-    return names
+from tests.conftest import SWEEPRUN, run_cli
+from tests.helpers.sweeps import TRAIN, fake_sweep, make_sweeps
 
 
 @pytest.fixture(scope="module")
@@ -282,46 +228,11 @@ def test_logs_follow_running_trial(tmp_path: Path) -> None:
 
 def test_logs_of_a_trial_on_another_host(tmp_path: Path) -> None:
     storage = str(tmp_path / "j.log")
-    _fake_sweep(storage, "remote", host="gpu-node-7", log_dir="/scratch/remote/trial-00000")
+    fake_sweep(storage, "remote", host="gpu-node-7", log_dir="/scratch/remote/trial-00000")
     res = run_cli("logs", "remote", "0", "--storage", storage).assert_code(2)
     assert "trial 0 ran on host 'gpu-node-7'" in res.stderr
     assert "/scratch/remote/trial-00000 on that machine" in res.stderr
     assert "last line from the tail" in res.stdout  # the tail kept in the storage
-
-
-def _fake_sweep(storage: str, name: str, *, host: str, log_dir: str) -> None:
-    import optuna
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    from sweeprun.config.load import parse_config
-    from sweeprun.sweep import CONFIG_ATTR, _config_doc
-
-    st = JournalStorage(JournalFileBackend(storage))
-    study = optuna.create_study(study_name=name, storage=st)
-    cfg = parse_config(
-        {
-            "program": "t.py",
-            "method": "random",
-            "metric": {"name": "loss"},
-            "parameters": {"x": {"min": 0.0, "max": 1.0}},
-        }
-    )
-    study.set_user_attr(CONFIG_ATTR, _config_doc(cfg))
-    dist = optuna.distributions.FloatDistribution(0.0, 1.0)
-    study.add_trial(
-        optuna.trial.create_trial(
-            params={"x": 0.5},
-            distributions={"x": dist},
-            state=optuna.trial.TrialState.FAIL,
-            user_attrs={
-                "sweeprun.host": host,
-                "sweeprun.log_dir": log_dir,
-                "sweeprun.reason": "exit code 1",
-                "sweeprun.tail": ["first line", "last line from the tail"],
-            },
-        )
-    )
 
 
 # ---- export ----------------------------------------------------------------------------------
