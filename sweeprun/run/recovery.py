@@ -4,7 +4,8 @@ Each trial records its owner (``sweeprun.owner``: host, pid and the process star
 reused pid is not mistaken for the owner) and stays alive through a heartbeat or lease
 (:mod:`sweeprun.run.liveness`). Any agent, at start and then every heartbeat, fails a RUNNING trial
 as ``orphaned`` when its owner is a dead process on this host, or its lease / heartbeat ran out;
-it stops what is left of the trial's process group on this host and re-queues the parameters.
+it stops what is left of the trial on this host (its process group and every process carrying
+its ``SWEEPRUN_LAUNCH`` marker) and re-queues the parameters.
 Orphaned trials do not count toward the budget. When two agents reap the same trial at once,
 the storage lets only one of them mark it failed, and only that one re-queues it.
 """
@@ -12,12 +13,14 @@ the storage lets only one of them mark it failed, and only that one re-queues it
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from sweeprun.run.liveness import LEASE_ATTR
+from sweeprun.run.process.tree import LAUNCH_VAR, TrialTree, stop_tree
 from sweeprun.storage.batching import trial_writer
 from sweeprun.storage.optuna_adapter import (
     HeartbeatStorage,
@@ -34,67 +37,55 @@ if TYPE_CHECKING:
 
 HOST = socket.gethostname()
 ORPHANED = "orphaned"
+# two create times of one process agree to the clock tick; a reused pid is seconds apart at least
+_SAME_PROCESS = 0.5
 
 
-def _start_time(pid: int) -> str | None:
+def _create_time(pid: int) -> float | None:
+    """When process ``pid`` was created (psutil: from the process table, on Linux and macOS);
+    None when it is gone or a zombie."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            data = fh.read().decode(errors="replace")
-    except OSError:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None  # a zombie is dead
+        return float(proc.create_time())
+    except psutil.Error:
         return None
-    fields = data.rpartition(")")[2].split()
-    if fields and fields[0] in ("Z", "X"):
-        return None  # a zombie is dead
-    return fields[19]
 
 
 def owner_tag() -> dict[str, Any]:
     pid = os.getpid()
-    return {"host": HOST, "pid": pid, "start": _start_time(pid)}
+    return {"host": HOST, "pid": pid, "start": _create_time(pid)}
 
 
 def owner_alive(owner: dict[str, Any]) -> bool:
+    """Whether the agent that recorded ``owner`` still runs: its pid lives and was created
+    when the record says (a reused pid is another process)."""
     pid = int(owner.get("pid", 0))
     if pid <= 0:
         return False
-    start = _start_time(pid)
-    if start is None:
+    created = _create_time(pid)
+    if created is None:
         return False
-    return owner.get("start") in (None, start)
+    start = owner.get("start")
+    if not isinstance(start, (int, float)):
+        return True  # no create time recorded: the pid alone
+    return abs(created - float(start)) < _SAME_PROCESS
 
 
-def _child_belongs(pid: int, sweep: str, number: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            env = fh.read().split(b"\0")
-    except OSError:
-        return False
-    return f"SWEEPRUN_SWEEP={sweep}".encode() in env and f"SWEEPRUN_TRIAL={number}".encode() in env
+def trial_tree(pid: int, launch: str | None, sweep: str, number: int) -> TrialTree:
+    """What is left of an orphaned trial on this host: the processes carrying its launch
+    marker, in its process group or not. A trial recorded without one is known by its sweep
+    and number, in its process group only. Strict: the group id may have been reused."""
+    if launch:
+        return TrialTree(pid, {LAUNCH_VAR: launch}, strict=True)
+    marker = {"SWEEPRUN_SWEEP": sweep, "SWEEPRUN_TRIAL": str(number)}
+    return TrialTree(pid, marker, since=float("inf"), strict=True)
 
 
-def _group_of_trial(pgid: int, sweep: str, number: int) -> bool:
-    """Whether a live process of group ``pgid`` is this trial's child or grandchild (the child
-    itself may have exited while its grandchildren live on)."""
-    from sweeprun.run.process.child import group_members
-
-    members = group_members(pgid) or []
-    return any(_child_belongs(pid, sweep, number) for pid in members)
-
-
-def kill_leftover_group(pid: int, sweep: str, number: int, grace: float = 3.0) -> None:
-    """Stop what is left of an orphaned trial's process group on this host."""
-    if not _group_of_trial(pid, sweep, number):
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            if not _group_of_trial(pid, sweep, number):
-                return
-            time.sleep(0.05)
+def kill_leftover(tree: TrialTree, grace: float = 3.0) -> None:
+    """Stop what is left of an orphaned trial on this host (the launcher's kill ladder)."""
+    stop_tree(tree, grace)
 
 
 def is_orphan(trial: optuna.trial.FrozenTrial, lease_grace: float, now: float) -> bool:
@@ -149,7 +140,8 @@ def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -
     pid = t.user_attrs.get("sweeprun.pid")
     owner = t.user_attrs.get("sweeprun.owner") or {}
     if pid and owner.get("host") == HOST:
-        kill_leftover_group(int(pid), study.study_name, t.number)
+        launch = t.user_attrs.get("sweeprun.launch")
+        kill_leftover(trial_tree(int(pid), launch, study.study_name, t.number))
     storage = storage_of(study)
     trial_id = trial_id_of(t)
     try:

@@ -46,6 +46,7 @@ class Prepared:
     request: TrialRequest
     trial_dir: Path
     run_id: str
+    launch: str  # the marker every process of this attempt carries (SWEEPRUN_LAUNCH)
 
 
 def _private_write(path: Path, text: str) -> None:
@@ -69,6 +70,7 @@ def prepare_trial(
     trial_dir = root / safe_name(sweep) / f"trial-{number:05d}"
     trial_dir.mkdir(parents=True, exist_ok=True)
     run_id = secrets.token_hex(4)
+    launch = secrets.token_hex(8)
     param_path = trial_dir / f"config-{run_id}.yaml"
     _private_write(param_path, wandb_config_yaml(values))
     json_path = trial_dir / "params.json"
@@ -87,6 +89,7 @@ def prepare_trial(
         trial_dir=str(trial_dir),
         params=values,
         run_id=run_id,
+        launch=launch,
         param_path=str(param_path),
         extra=env_extra,
         cuda_devices=cuda_devices,
@@ -110,7 +113,7 @@ def prepare_trial(
         timeout=timeout if timeout is not None else cfg.trial.timeout,
         kill_grace=cfg.trial.kill_grace,
     )
-    return Prepared(request, trial_dir, run_id)
+    return Prepared(request, trial_dir, run_id, launch)
 
 
 def params_json(values: dict[str, Any]) -> str:

@@ -276,6 +276,7 @@ class Controller:
             sampler=self._trial_info,
             lease=time.time() + self.cfg.trial.lease_grace,
             pid=child.pid,
+            launch=prepared.launch,
         )
         used = {r.slot for r in self.running.values()}
         slot = min(i for i in range(self.jobs + 1) if i not in used)

@@ -146,6 +146,7 @@ def launch_attrs(
     sampler: dict[str, Any],
     lease: float,
     pid: int | None,
+    launch: str,
 ) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "sweeprun.owner": owner,
@@ -153,6 +154,7 @@ def launch_attrs(
         "sweeprun.argv": argv,
         "sweeprun.log_dir": log_dir,
         "sweeprun.host": HOST,
+        "sweeprun.launch": launch,
         "sweeprun.sampler": sampler,
         LEASE_ATTR: lease,
     }

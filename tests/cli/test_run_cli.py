@@ -15,6 +15,7 @@ import optuna
 import pytest
 
 from tests.conftest import PROGRAMS, SWEEPRUN, run_cli
+from tests.helpers.processes import alive
 
 RUN_TRIAL = PROGRAMS / "run_trial.py"
 
@@ -35,14 +36,6 @@ def load_trials(home: Path, name: str) -> list[optuna.trial.FrozenTrial]:
 
 def by_mode(trials: list[optuna.trial.FrozenTrial]) -> dict[str, optuna.trial.FrozenTrial]:
     return {t.user_attrs["sweeprun.params"]["mode"]: t for t in trials}
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def recorded_pids(pids_dir: Path) -> list[int]:

@@ -25,6 +25,7 @@ import pytest
 from tests.helpers.agents import check_complete, write_sweep
 from tests.helpers.cli import finish, run_cli, spawn
 from tests.helpers.pgprivate import PrivatePostgres, private_pg_fixture  # noqa: F401 (fixture)
+from tests.helpers.processes import alive
 from tests.helpers.studies import study_exists, trials_of, unique
 from tests.helpers.wait import wait_until
 
@@ -175,7 +176,7 @@ def test_kill_9_of_every_agent_then_one_restarted_reclaims_all(
     # the orphans' programs were stopped, not left running
     for pid_file in pids.glob("*.pid"):
         pid = int(pid_file.read_text())
-        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+        assert not alive(pid)
 
 
 def test_database_restart_mid_sweep_loses_nothing(

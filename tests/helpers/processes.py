@@ -1,5 +1,5 @@
 """The processes of a sweep, found by the ``SWEEPRUN_SWEEP`` variable in their environment
-(Linux ``/proc``: the tests run on Linux), and free ports for servers."""
+(psutil, as sweeprun itself finds a trial's processes), and free ports for servers."""
 
 from __future__ import annotations
 
@@ -8,51 +8,46 @@ import os
 import signal
 import socket
 
+import psutil
+
 
 def alive(pid: int) -> bool:
     """The process exists and is not a zombie."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
         return False
 
 
 def sweep_processes(name: str) -> list[int]:
     """Live (non-zombie) processes whose environment says they belong to sweep ``name``."""
-    needle = f"SWEEPRUN_SWEEP={name}".encode()
     found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
+    for proc in psutil.process_iter():
         try:
-            with open(f"/proc/{pid}/environ", "rb") as fh:
-                env = fh.read().split(b"\0")
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                state = fh.read().rpartition(b")")[2].split()[0]
-        except (OSError, IndexError):
+            if proc.environ().get("SWEEPRUN_SWEEP") == name and alive(proc.pid):
+                found.append(proc.pid)
+        except psutil.Error:
             continue
-        if needle in env and state not in (b"Z", b"X"):
-            found.append(int(pid))
     return found
 
 
 def describe_process(pid: int) -> str:
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        with open(f"/proc/{pid}/environ", "rb") as fh:
-            env = dict(
-                kv.decode(errors="replace").partition("=")[::2] for kv in fh.read().split(b"\0")
-            )
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            fields = fh.read().rpartition(b")")[2].split()
-    except OSError:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            cmd = " ".join(proc.cmdline())
+            trial = proc.environ().get("SWEEPRUN_TRIAL")
+            ppid, pgrp = proc.ppid(), _pgid(pid)
+    except psutil.Error:
         return f"{pid} (gone)"
-    return (
-        f"{pid} ppid={int(fields[1])} pgrp={int(fields[2])} trial={env.get('SWEEPRUN_TRIAL')} "
-        f"{cmd[-120:]}"
-    )
+    return f"{pid} ppid={ppid} pgrp={pgrp} trial={trial} {cmd[-120:]}"
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def kill_sweep_processes(name: str) -> list[str]:
@@ -61,8 +56,8 @@ def kill_sweep_processes(name: str) -> list[str]:
     pids = sweep_processes(name)
     found = [describe_process(pid) for pid in pids]
     for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).send_signal(signal.SIGKILL)
     return found
 
 

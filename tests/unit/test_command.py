@@ -144,18 +144,18 @@ def test_trial_env_sets_the_contract_variables_and_ours_win() -> None:
     env = trial_env(
         {"PATH": "/bin", "SWEEPRUN_TRIAL": "old", "KEEP": "1"},
         sweep="s1", trial_number=7, trial_dir="/t/7", params={"lr": 0.1},
-        run_id="s1-7", param_path="/t/7/config-s1-7.yaml",
+        run_id="s1-7", launch="abc123", param_path="/t/7/config-s1-7.yaml",
         extra={"OMP_NUM_THREADS": "2", "SWEEPRUN_SWEEP": "user"}, cuda_devices="1,3",
     )  # fmt: skip
     assert env["PATH"] == "/bin" and env["KEEP"] == "1" and env["OMP_NUM_THREADS"] == "2"
     assert env["SWEEPRUN_SWEEP"] == "s1" and env["SWEEPRUN_TRIAL"] == "7"
-    assert env["SWEEPRUN_TRIAL_DIR"] == "/t/7"
+    assert env["SWEEPRUN_TRIAL_DIR"] == "/t/7" and env["SWEEPRUN_LAUNCH"] == "abc123"
     assert json.loads(env["SWEEPRUN_PARAMS"]) == {"lr": 0.1}
     assert env["WANDB_SWEEP_ID"] == "s1" and env["WANDB_RUN_ID"] == "s1-7"
     assert env["WANDB_SWEEP_PARAM_PATH"] == "/t/7/config-s1-7.yaml"
     assert env["CUDA_VISIBLE_DEVICES"] == "1,3"
     no_gpu = trial_env(
-        {}, sweep="s", trial_number=0, trial_dir="d", params={}, run_id="r",
+        {}, sweep="s", trial_number=0, trial_dir="d", params={}, run_id="r", launch="l",
         param_path="p", extra={}, cuda_devices=None,
     )  # fmt: skip
     assert "CUDA_VISIBLE_DEVICES" not in no_gpu

@@ -22,9 +22,16 @@ from sweeprun.run.process.child import (
     Child,
     ChildOutcome,
     TrialRequest,
-    group_members,
+    TrialTree,
 )
+from sweeprun.run.process.tree import LAUNCH_VAR
 from tests.conftest import PROGRAMS
+from tests.helpers.processes import alive
+
+
+def _pids(tree: TrialTree | None) -> list[int]:
+    assert tree is not None
+    return [p.pid for p in tree.members()]
 
 
 @dataclass
@@ -77,16 +84,6 @@ def finish(child: Child, run: Run, timeout: float = 30) -> Run:
 
 def run_program(tmp_path: Path, *args: str, **kw: Any) -> Run:
     return finish(*start(tmp_path, *args, **kw))
-
-
-def alive(pid: int) -> bool:
-    """True unless the process is gone or a zombie (this container's PID 1 may not reap)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return False
-    return data[data.rfind(b")") + 2 :][:1] not in (b"Z", b"X")
 
 
 @pytest.fixture
@@ -144,12 +141,12 @@ def test_stop_kills_the_grandchild_too(tmp_path: Path, kill_later: list[int]) ->
     child, run = start(tmp_path, "grandchild.py", "sleep", "stubborn", kill_grace=0.5)
     grandchild = int(_wait_for(run, "grandchild ").split()[1])
     kill_later.append(grandchild)
-    assert alive(grandchild) and grandchild in (group_members(child.pgid or 0) or [])
+    assert alive(grandchild) and grandchild in _pids(child.tree)
     child.stop("pruned")
     out = finish(child, run).outcome
     assert out.stopped == "pruned" and out.signal == signal.SIGTERM
     assert not alive(grandchild)
-    assert group_members(child.pgid or 0) == []
+    assert _pids(child.tree) == []
 
 
 def test_grandchild_left_after_a_normal_exit_gets_the_ladder(
@@ -161,7 +158,7 @@ def test_grandchild_left_after_a_normal_exit_gets_the_ladder(
     kill_later.append(grandchild)
     assert out.returncode == 0 and out.stopped is None
     assert not alive(grandchild)
-    assert group_members(child.pgid or 0) == []
+    assert _pids(child.tree) == []
 
 
 def test_a_process_that_left_the_group_cannot_hang_us(
@@ -172,7 +169,20 @@ def test_a_process_that_left_the_group_cannot_hang_us(
     out = finish(child, run, timeout=20).outcome
     escaped = int(run.lines["stdout"][0].split()[1])
     kill_later.append(escaped)
-    assert out.returncode == 0 and alive(escaped)  # out of our group: not ours to kill
+    # out of the group and without the trial's launch marker: not ours to kill
+    assert out.returncode == 0 and alive(escaped)
+
+
+def test_a_helper_that_called_setsid_is_stopped_by_its_launch_marker(
+    tmp_path: Path, kill_later: list[int]
+) -> None:
+    env = {**os.environ, LAUNCH_VAR: "marker-of-this-test"}
+    child, run = start(tmp_path, "escape_group.py", "60", env=env, kill_grace=0.5)
+    out = finish(child, run, timeout=20).outcome
+    escaped = int(run.lines["stdout"][0].split()[1])
+    kill_later.append(escaped)
+    assert out.returncode == 0 and not alive(escaped)
+    assert child.tree is not None and not child.tree.alive()
 
 
 def test_timeout_stops_the_trial(tmp_path: Path) -> None:

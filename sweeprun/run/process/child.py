@@ -18,10 +18,12 @@ after the process exited and its pipes reached EOF (or were abandoned).
   call), so a flooding child never waits for the parsing of its lines unless the backlog is
   full. ``on_exit`` is called after the backlog is
   drained. A line longer than :data:`MAX_LINE` characters is cut and delivered in pieces.
-* ``stop(reason)`` / the timeout / the main process exiting with members of its group still
-  alive all run the same ladder: SIGTERM to the group, ``kill_grace`` seconds, SIGKILL.
-* Pipes held by a process that left the group are abandoned :attr:`Child.PIPE_GRACE` seconds
-  after the group is gone, so such a process cannot hang the agent.
+* ``stop(reason)`` / the timeout / the main process exiting with processes of its tree still
+  alive all run the same ladder (:func:`~sweeprun.run.process.tree.stop_tree`): SIGTERM to the
+  group and to every process carrying the trial's ``SWEEPRUN_LAUNCH`` marker (helpers that
+  called setsid or double-forked), ``kill_grace`` seconds, SIGKILL.
+* Pipes held by a process that escaped even that are abandoned :attr:`Child.PIPE_GRACE` seconds
+  after the tree is gone, so such a process cannot hang the agent.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from __future__ import annotations
 import os
 import secrets
 import selectors
-import signal
 import subprocess
 import threading
 import time
@@ -40,9 +41,9 @@ from pathlib import Path
 
 from sweeprun.run.process.lines import BACKLOG_MAX, INLINE_MAX, MAX_LINE, Backlog, Item, Stream
 from sweeprun.run.process.threads import Task, submit
-from sweeprun.run.process.tree import group_alive, group_members, signal_group, wait_gone
+from sweeprun.run.process.tree import LAUNCH_VAR, TrialTree, stop_tree
 
-__all__ = ["MAX_LINE", "Child", "ChildOutcome", "TrialRequest", "group_alive", "group_members"]
+__all__ = ["MAX_LINE", "Child", "ChildOutcome", "TrialRequest", "TrialTree"]
 
 TAIL_WIDTH = 500
 READ_SIZE = 1 << 20
@@ -95,6 +96,7 @@ class Child:
         self._on_exit = on_exit
         self.pid: int | None = None
         self.pgid: int | None = None
+        self.tree: TrialTree | None = None
         self.started_at = time.time()
         self._t0 = time.monotonic()
         self._proc: subprocess.Popen[bytes] | None = None
@@ -119,7 +121,7 @@ class Child:
         return child
 
     def stop(self, reason: str) -> None:
-        """Stop the whole process group (SIGTERM, grace, SIGKILL) without blocking."""
+        """Stop the trial's whole process tree (SIGTERM, grace, SIGKILL) without blocking."""
         if self._stop_reason is None:
             self._stop_reason = reason
         if self._proc is not None and not self._done.is_set():
@@ -156,6 +158,7 @@ class Child:
             self._report_offset = self._report_file.stat().st_size
         except OSError:
             self._report_offset = 0
+        started = time.time()
         try:
             self._proc = subprocess.Popen(
                 list(req.argv),
@@ -177,6 +180,8 @@ class Child:
                 for fd in (out_w, err_w, rep_w):
                     os.close(fd)
         self.pid = self.pgid = self._proc.pid
+        launch = req.env.get(LAUNCH_VAR)
+        self.tree = TrialTree(self.pid, {LAUNCH_VAR: launch} if launch else {}, since=started)
         streams = [
             Stream("stdout", out_r, req.stdout_path),
             Stream("stderr", err_r, req.stderr_path),
@@ -238,17 +243,12 @@ class Child:
 
     def _start_ladder(self) -> None:
         with self._ladder_lock:
-            if self._ladder is None and self.pgid is not None and group_alive(self.pgid):
+            if self._ladder is None and self.tree is not None:  # it returns if nothing lives
                 self._ladder = submit(f"sweeprun-ladder-{self.pgid}", self._run_ladder)
 
     def _run_ladder(self) -> None:
-        pgid = self.pgid
-        assert pgid is not None
-        signal_group(pgid, signal.SIGTERM)
-        if wait_gone(pgid, self.request.kill_grace):
-            return
-        signal_group(pgid, signal.SIGKILL)
-        wait_gone(pgid, 5.0)
+        assert self.tree is not None
+        stop_tree(self.tree, self.request.kill_grace)
 
     def _read(self, streams: list[Stream]) -> None:
         sel = selectors.DefaultSelector()

@@ -1,60 +1,124 @@
-"""A trial's process group: who is still in it (from /proc), signalling it, waiting for it to
-be gone. The launcher's kill ladder and the recovery of orphaned trials use these."""
+"""A trial's processes, and the one kill ladder that stops them.
+
+A trial's tree is its process group (the child starts in a session of its own) plus every live
+process that carries the trial's launch marker (``SWEEPRUN_LAUNCH=<token>``) in its environment.
+Helpers that called ``setsid``, double-forked daemons, TensorBoard or data servers keep the
+environment they inherited, so they are found after they left the group and were re-parented.
+psutil reads the process table, on Linux and macOS alike. A process is known by its pid and its
+create time: psutil checks both before it sends a signal, so a reused pid is never signalled.
+
+The launcher (timeout, prune, stop, helpers left after the program exits) and the recovery of
+orphaned trials (:mod:`sweeprun.run.recovery`) both stop a trial with :func:`stop_tree`.
+A process that cleared its environment (``env -i``) and left the group is out of reach.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-__all__ = ["group_alive", "group_members", "signal_group", "wait_gone"]
+import psutil
+
+__all__ = ["LAUNCH_VAR", "TrialTree", "stop_tree"]
+
+LAUNCH_VAR = "SWEEPRUN_LAUNCH"
+# create times come from the boot time plus a tick count; allow for the boot time drifting
+_SINCE_SLACK = 5.0
+_POLL_MAX = 0.1
+_Gone = (psutil.NoSuchProcess, psutil.ZombieProcess)
 
 
-def group_members(pgid: int) -> list[int] | None:
-    """Live (non-zombie) processes of a process group, from /proc; None without /proc."""
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return None
-    members = []
-    for name in names:
-        if not name.isdigit():
-            continue
+@dataclass(frozen=True)
+class TrialTree:
+    """The processes of one trial.
+
+    ``pgid``: the trial's process group (the child's pid), or None. ``marker``: environment
+    entries every process of the trial carries (all must match); empty means the group only.
+    ``since``: a wall-clock time before the trial's first process was created; the marker scan
+    reads the environment of processes created since then only. ``strict``: a member of the
+    group counts only when it carries the marker (recovery: the pgid may belong to someone else
+    by now)."""
+
+    pgid: int | None
+    marker: Mapping[str, str] = field(default_factory=dict)
+    since: float = 0.0
+    strict: bool = False
+
+    def members(self) -> list[psutil.Process]:
+        """The live (non-zombie) processes of the trial. Zombies don't count: a container's
+        PID 1 may never reap the orphans it inherits."""
+        found: dict[int, psutil.Process] = {}
+        if self.pgid is not None:
+            for pid in psutil.pids():
+                try:
+                    if os.getpgid(pid) != self.pgid:
+                        continue
+                    proc = psutil.Process(pid)
+                    if _live(proc) and (not self.strict or self._marked(proc)):
+                        found[pid] = proc
+                except (OSError, psutil.Error):
+                    continue
+        if self.marker:
+            since = self.since - _SINCE_SLACK
+            for proc in psutil.process_iter(["create_time"]):
+                created = proc.info.get("create_time")
+                if proc.pid in found or created is None or created < since:
+                    continue
+                if self._marked(proc) and _live(proc):
+                    found[proc.pid] = proc
+        return list(found.values())
+
+    def alive(self) -> bool:
+        return bool(self.members())
+
+    def signal(self, sig: int, procs: list[psutil.Process]) -> None:
+        """Send ``sig`` to the group (when it is surely the trial's) and to ``procs``."""
+        if self.pgid is not None and not self.strict:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, sig)
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)  # psutil checks the create time: never a reused pid
+
+    def wait_gone(self, seconds: float) -> bool:
+        """Wait until no process of the trial lives; False when ``seconds`` ran out first."""
+        deadline = time.monotonic() + seconds
+        delay = 0.005
+        while self.alive():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, _POLL_MAX)
+        return True
+
+    def _marked(self, proc: psutil.Process) -> bool:
         try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                data = f.read()
-            state, _ppid, pgrp = data[data.rfind(b")") + 2 :].split(b" ", 3)[:3]
-        except (OSError, ValueError):
-            continue
-        if state not in (b"Z", b"X") and int(pgrp) == pgid:
-            members.append(int(name))
-    return members
-
-
-def group_alive(pgid: int) -> bool:
-    """True while a process of the group lives. Zombies don't count: a container's PID 1
-    may never reap the orphans it inherits."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    members = group_members(pgid)
-    return members is None or bool(members)
-
-
-def signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-def wait_gone(pgid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    delay = 0.005
-    while group_alive(pgid):
-        if time.monotonic() >= deadline:
+            env = proc.environ()
+        except psutil.Error:
             return False
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    return True
+        return all(env.get(k) == v for k, v in self.marker.items())
+
+
+def _live(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except _Gone:
+        return False
+
+
+def stop_tree(tree: TrialTree, grace: float, kill_wait: float = 5.0) -> bool:
+    """The kill ladder: SIGTERM to every process of the trial, up to ``grace`` seconds for
+    them to end, then SIGKILL to whatever is left (new processes included) and up to
+    ``kill_wait`` seconds. True when nothing of the trial is left."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, kill_wait)):
+        procs = tree.members()
+        if not procs:
+            return True
+        tree.signal(sig, procs)
+        if tree.wait_gone(wait):
+            return True
+    return False
