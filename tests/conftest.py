@@ -10,23 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cli import (  # noqa: F401 (re-exported until every importer names tests.helpers)
-    Result,
-    assert_imports_nothing_heavy,
-    hiding_env,
-    run_cli,
-)
-from tests.helpers.paths import PROGRAMS, ROOT, SWEEPRUN, TESTS  # noqa: F401 (as above)
-from tests.helpers.services import (  # noqa: F401 (as above)
-    MYSQL_URL,
-    POSTGRES_URL,
-    REDIS_URL,
-    REQUIRE_SERVICES,
-    require_service,
-)
-
-HERE = TESTS
-_service = require_service  # (as above)
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import TESTS
+from tests.helpers.services import MYSQL_URL, POSTGRES_URL, REDIS_URL, require_service
 
 # set on this machine for every process, but not on a user's: tests and their children run
 # without them, so buffering and start-up behave as users see them

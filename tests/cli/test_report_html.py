@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, hiding_env, run_cli
+from tests.helpers.cli import hiding_env, run_cli
+from tests.helpers.services import REQUIRE_SERVICES
 from tests.helpers.sweeps import fake_sweep, make_sweeps
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

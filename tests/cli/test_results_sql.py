@@ -13,7 +13,8 @@ import pytest
 from sweeprun.results.read import SUMMARY_ATTRS, load
 from sweeprun.storage import sql_read as results_sql
 from sweeprun.storage.urls import classify
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.services import require_service
 from tests.helpers.sweeps import make_sweeps
 
 
@@ -35,9 +36,7 @@ def _same_trials(a: list[Any], b: list[Any]) -> None:
 def pg_sweeps(tmp_path_factory: pytest.TempPathFactory) -> Any:
     import optuna
 
-    from tests.conftest import _service
-
-    _service("PostgreSQL", 5432)
+    require_service("PostgreSQL", 5432)
     url = "postgresql://postgres@127.0.0.1:5432/test"
     suffix = "-" + uuid.uuid4().hex[:8]
     names = make_sweeps(tmp_path_factory.mktemp("sql"), url, suffix)

@@ -14,7 +14,8 @@ from typing import Any
 import optuna
 import pytest
 
-from tests.conftest import PROGRAMS, SWEEPRUN, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import PROGRAMS, SWEEPRUN
 from tests.helpers.processes import alive
 
 RUN_TRIAL = PROGRAMS / "run_trial.py"

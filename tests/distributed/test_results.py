@@ -20,7 +20,7 @@ from sweeprun.errors import SweepError
 from sweeprun.results.export import write
 from sweeprun.results.rank import baseline_improvement, best_trials, improvement, pareto_front
 from sweeprun.results.read import Objective, flatten, parse_states, row_of, sort_rows
-from tests.conftest import run_cli
+from tests.helpers.cli import run_cli
 
 DISTS = {"x": FloatDistribution(0.0, 1.0), "y": CategoricalDistribution([1, 2, 3])}
 MIN = [Objective("loss", "minimize")]

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SWEEPRUN, run_cli
+from tests.helpers.cli import run_cli
+from tests.helpers.paths import SWEEPRUN
 from tests.helpers.sweeps import TRAIN, fake_sweep, make_sweeps
 
 

@@ -21,7 +21,8 @@ from optuna.trial import TrialState, create_trial
 from sweeprun.config.load import parse_config
 from sweeprun.config.tracking import Tracking, wandb_env
 from sweeprun.integrations.mlflow import flatten, run_record
-from tests.conftest import PROGRAMS, hiding_env, run_cli
+from tests.helpers.cli import hiding_env, run_cli
+from tests.helpers.paths import PROGRAMS
 
 mlflow = pytest.importorskip("mlflow", reason="MLflow (the [mlflow] extra) is not installed")
 

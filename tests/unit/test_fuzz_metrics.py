@@ -24,7 +24,7 @@ from sweeprun.metrics.grammar import MAX_STEP, MetricEvent
 from sweeprun.metrics.parser import MetricParser
 from sweeprun.metrics.summary import Summary
 from sweeprun.run.process.child import MAX_LINE, Child, ChildOutcome, TrialRequest
-from tests.conftest import PROGRAMS
+from tests.helpers.paths import PROGRAMS
 
 FUZZ = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 STREAM = PROGRAMS / "chaos_stream.py"

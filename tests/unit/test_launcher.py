@@ -25,7 +25,7 @@ from sweeprun.run.process.child import (
     TrialTree,
 )
 from sweeprun.run.process.tree import LAUNCH_VAR
-from tests.conftest import PROGRAMS
+from tests.helpers.paths import PROGRAMS
 from tests.helpers.processes import alive
 
 
