@@ -7,10 +7,10 @@ import os
 import signal
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -24,9 +24,11 @@ from sweeprun.run.process.child import (
     TrialRequest,
     TrialTree,
 )
+from sweeprun.run.process.lines import Backlog
 from sweeprun.run.process.tree import LAUNCH_VAR
 from tests.helpers.paths import PROGRAMS
 from tests.helpers.processes import alive
+from tests.helpers.wait import wait_until
 
 
 def _pids(tree: TrialTree | None) -> list[int]:
@@ -210,21 +212,23 @@ def _start_blocked(
     lines: list[str] = []
     at_exit: list[int] = []
     slow_first = [True]
+    mark = tmp_path / "48k-flushed"  # flood.py creates it once 48 KiB are in the pipe
 
     def on_lines(stream: str, got: list[str]) -> None:
         if threading.current_thread().name.startswith("sweeprun-parse-"):
             release.wait(60)  # the parser thread is stuck: only the reader drains the pipes
         elif slow_first[0]:
-            # the reader's first parse is slow, as on a busy machine: meanwhile the child
-            # fills the pipe, so the next read is a big one and hands parsing to the parser
-            # thread (a reader that keeps up with 8 KiB writes would parse everything itself)
+            # the reader's first parse is slow, as on a busy machine: it lasts until the child
+            # has put 48 KiB in the pipe (the reader took less than INLINE_MAX of it), so the
+            # next read is a big one and hands parsing to the parser thread (a reader that
+            # keeps up with 8 KiB writes would parse everything itself)
             slow_first[0] = False
-            time.sleep(0.3)
+            wait_until(mark.exists, 30, "flood.py flushed its first 48 KiB")
         if stream == "stdout":
             lines.extend(got)
 
     req = TrialRequest(
-        argv=(sys.executable, str(PROGRAMS / "flood.py"), str(n)),
+        argv=(sys.executable, str(PROGRAMS / "flood.py"), str(n), str(mark)),
         env={k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"},
         cwd=str(tmp_path),
         stdout_path=tmp_path / "trial" / "stdout.log",
@@ -234,11 +238,23 @@ def _start_blocked(
     return child, lines, at_exit
 
 
-def _until(cond: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
+def _reader_waits_for_room(child: Child) -> bool:
+    """The child's reader thread is parked in :meth:`Backlog.put`: the backlog is full, and
+    with the parser held in ``on_lines`` nothing will take from it, so the reader reads no
+    more and the pipe stays full."""
+    backlog = child._backlog
+    if backlog._size < backlog.limit:  # put() waits while the backlog holds >= limit bytes
+        return False
+    frames = sys._current_frames()
+    for thread in threading.enumerate():
+        if thread.name != f"sweeprun-read-{child.pid}" or thread.ident not in frames:
+            continue
+        frame: FrameType | None = frames[thread.ident]
+        while frame is not None:
+            if frame.f_code is Backlog.put.__code__:
+                return True
+            frame = frame.f_back
+    return False
 
 
 def test_the_child_never_waits_for_the_parsing_of_its_lines(tmp_path: Path) -> None:
@@ -247,7 +263,7 @@ def test_the_child_never_waits_for_the_parsing_of_its_lines(tmp_path: Path) -> N
     release = threading.Event()
     child, lines, at_exit = _start_blocked(tmp_path, 200_000, release)
     try:
-        _until(lambda: not child.running)
+        wait_until(lambda: not child.running, 30, "the child has exited")
         assert child._parser is not None and at_exit == [] and child.wait(0.2) is None
         assert len(lines) < 200_000  # the exit is not told before every line is
     finally:
@@ -274,9 +290,10 @@ def test_a_flood_beyond_the_backlog_bound_waits_and_loses_nothing(
     # ~7 MB: more than pipe (1 MiB) + bound (256 KiB + one 1 MiB read) + a parse batch
     child, lines, at_exit = _start_blocked(tmp_path, 600_000, release)
     try:
-        _until(lambda: child._backlog.peak >= 256 << 10)
-        time.sleep(0.2)
-        assert child.running  # the full backlog holds the reader back, the pipe the child
+        wait_until(lambda: _reader_waits_for_room(child), 30, "the reader waits for room")
+        # 7 MB cannot fit in what the reader took (<= bound + one read) and the pipe: the
+        # full backlog holds the reader back, the full pipe the child
+        assert child.running
         assert child._backlog.peak <= (256 << 10) + READ_SIZE
     finally:
         release.set()
@@ -381,15 +398,14 @@ def test_a_failing_callback_does_not_stop_the_draining(tmp_path: Path) -> None:
 
 def _wait_for(run: Run, prefix: str, timeout: float = 10) -> str:
     """The first stdout line starting with ``prefix``, waiting for it to arrive."""
-    import time
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in list(run.lines["stdout"]):
-            if line.startswith(prefix):
-                return line
-        time.sleep(0.01)
-    raise AssertionError(f"no line starting with {prefix!r}: {run.lines}")
+    def first() -> str | None:
+        return next((x for x in list(run.lines["stdout"]) if x.startswith(prefix)), None)
+
+    try:
+        return wait_until(first, timeout, f"a stdout line starting with {prefix!r}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {run.lines}") from None
 
 
 def test_worker_threads_are_reused_and_report_what_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -402,7 +418,8 @@ def test_worker_threads_are_reused_and_report_what_escapes(monkeypatch: pytest.M
     idents: list[int] = []
     first = workers.submit("w-first", lambda: idents.append(threading.get_ident()))
     assert first.join(10) and not first.is_alive()
-    _until(lambda: bool(workers._idle))  # the worker is idle again: the next task reuses it
+    # the worker is idle again: the next task reuses it
+    wait_until(lambda: workers._idle, 30, "an idle worker")
     second = workers.submit("w-second", lambda: idents.append(threading.get_ident()))
     assert second.join(10) and idents[0] == idents[1]
 
