@@ -7,16 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import optuna
 import pytest
 
-from tests.helpers.cli import run_cli
+from tests.helpers.cli import read_until, run_cli
 from tests.helpers.paths import PROGRAMS, SWEEPRUN
 from tests.helpers.processes import alive
+from tests.helpers.wait import wait_until
 
 RUN_TRIAL = PROGRAMS / "run_trial.py"
 
@@ -269,15 +268,6 @@ def _start_bg(
     )
 
 
-def _wait_for(predicate: Any, timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 def _running_count(home: Path, name: str) -> int:
     try:
         return sum(t.state.name == "RUNNING" for t in load_trials(home, name))
@@ -307,7 +297,7 @@ def test_first_ctrl_c_drains_second_stops_then_resume_finishes_budget(
     env = {"PIDS_DIR": str(pids)}
     # once: launching stops, running trials finish, exit 130
     proc = _start_bg(sweep, tmp_path, "--jobs", "2", env=env)
-    _wait_for(lambda: len(recorded_pids(pids)) == 4)  # 2 children + 2 grandchildren
+    wait_until(lambda: len(recorded_pids(pids)) == 4, 30, "2 children + 2 grandchildren")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
@@ -316,11 +306,13 @@ def test_first_ctrl_c_drains_second_stops_then_resume_finishes_budget(
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
     # twice: running trials are stopped through the kill ladder, recorded FAIL "interrupted"
     proc = _start_bg(sweep, tmp_path, "--jobs", "2", env=env)
-    _wait_for(lambda: len(recorded_pids(pids)) == 8)
+    wait_until(lambda: len(recorded_pids(pids)) == 8, 30, "4 more processes")
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.2)
+    # the second Ctrl-C once the first has been handled (two before the handler runs are one)
+    early = read_until(proc, "(Ctrl-C again to stop them)")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
+    out = early + out
     assert proc.returncode == 130, out + err
     assert "Traceback" not in err
     trials = load_trials(_private_sweeprun_dir, "sweep")
@@ -353,8 +345,8 @@ def test_kill_9_of_the_controller_then_resume_reclaims_orphans(
     pids = tmp_path / "pids"
     pids.mkdir()
     proc = _start_bg(sweep, tmp_path, "--jobs", "2", env={"PIDS_DIR": str(pids)})
-    _wait_for(lambda: _running_count(_private_sweeprun_dir, "sweep") == 2)
-    _wait_for(lambda: len(recorded_pids(pids)) == 2)
+    wait_until(lambda: _running_count(_private_sweeprun_dir, "sweep") == 2, 30, "2 running")
+    wait_until(lambda: len(recorded_pids(pids)) == 2, 30, "2 children")
     proc.kill()
     proc.communicate()
     assert _running_count(_private_sweeprun_dir, "sweep") == 2  # left behind

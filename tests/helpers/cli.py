@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +93,25 @@ def finish(p: subprocess.Popen[str], timeout: float = 120) -> Result:
         res = Result(argv, -9, out, err)
         raise AssertionError(f"still running after {timeout}s:\n{res.describe()}") from None
     return Result(argv, p.returncode, out, err)
+
+
+def read_until(p: subprocess.Popen[str], text: str, timeout: float = 60) -> str:
+    """What a spawned command has printed on stdout up to ``text`` (an event to wait on:
+    plain output is flushed line by line); fail if it exits or stays silent first. Reads the
+    pipe itself, not through ``p.stdout``'s buffer, so :func:`finish` gets all the rest."""
+    assert p.stdout is not None
+    fd = p.stdout.fileno()
+    seen = b""
+    end = time.monotonic() + timeout
+    while text.encode() not in seen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
+        if not ready:
+            raise AssertionError(f"{text!r} not printed in {timeout}s; stdout so far:\n{seen!r}")
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            raise AssertionError(f"exited ({p.wait()}) before printing {text!r}:\n{seen!r}")
+        seen += chunk
+    return seen.decode(errors="replace")
 
 
 HEAVY = ("optuna", "sqlalchemy", "plotly")  # what --help and validate must not import
