@@ -7,7 +7,6 @@ import io
 import json
 import shlex
 import subprocess
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import pytest
 from tests.helpers.cli import run_cli
 from tests.helpers.paths import SWEEPRUN
 from tests.helpers.sweeps import TRAIN, fake_sweep, make_sweeps
+from tests.helpers.wait import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -210,15 +210,13 @@ def test_logs_follow_running_trial(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+    def running() -> bool:
+        d = run_cli("status", "rslow", "--storage", storage, "--json", env=env)
+        return d.returncode == 0 and bool(json.loads(d.stdout)["running"])
+
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            d = run_cli("status", "rslow", "--storage", storage, "--json", env=env)
-            if d.returncode == 0 and json.loads(d.stdout)["running"]:
-                break
-            time.sleep(0.2)
-        else:
-            pytest.fail("the trial never started")
+        wait_until(running, 30, "the trial is running", interval=0.2)
         res = run_cli("logs", "rslow", "0", "--storage", storage, "--follow", env=env)
         res.assert_success()
         # followed until the trial ended: the last line is there
