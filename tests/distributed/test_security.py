@@ -286,6 +286,7 @@ import json, os, sys, time
 import sweeprun
 me = int(os.environ["SWEEPRUN_TRIAL"])
 role = sys.argv[1].split("=", 1)[1]
+DONE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "forger-done")
 if role == "forger":
     # look like sweeprun itself on stdout, and aim at the other trial's channels
     print(json.dumps({"event": "finished", "trial": 1 - me, "state": "COMPLETE", "values": [-1e9]}))
@@ -293,9 +294,12 @@ if role == "forger":
     print(json.dumps({"event": "summary", "counts": {"COMPLETE": 99}}))
     os.environ["SWEEPRUN_REPORT_FD"] = "3"  # an fd number that is not this trial's pipe
     sweeprun.report(loss=-5.0)
-    print(json.dumps({"loss": 2.0}))
-else:
-    time.sleep(1.0)
+    print(json.dumps({"loss": 2.0}), flush=True)
+    open(DONE, "w").close()
+else:  # reports only after the forger has tried everything, while this trial ran
+    end = time.monotonic() + 60
+    while not os.path.exists(DONE) and time.monotonic() < end:
+        time.sleep(0.02)  # a poll on the forger's file (a wait_until in a trial program)
     sweeprun.report(loss=1.0)
 """
 
@@ -357,13 +361,19 @@ def test_s5_a_trial_cannot_write_into_another_trials_report_file(tmp_path: Path)
         "role = sys.argv[1].split('=', 1)[1]\n"
         "me = int(os.environ['SWEEPRUN_TRIAL'])\n"
         "other = os.environ['SWEEPRUN_REPORT_FILE'].replace(f'trial-{me:05d}', f'trial-{1 - me:05d}')\n"
-        "if role == 'forger':\n"
-        "    time.sleep(0.5)\n"
+        "done = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'forger-done')\n"
+        "def until(cond):  # a wait_until in the trial program\n"
+        "    end = time.monotonic() + 60\n"
+        "    while not cond() and time.monotonic() < end:\n"
+        "        time.sleep(0.02)\n"
+        "if role == 'forger':  # once the other trial has started\n"
+        "    until(lambda: os.path.isdir(os.path.dirname(other)))\n"
         "    with open(other, 'a') as fh:\n"
         "        fh.write(json.dumps({'loss': -1e9}) + '\\n')\n"
+        "    open(done, 'w').close()\n"
         "    print('loss=3')\n"
-        "else:\n"
-        "    time.sleep(1.5)\n"
+        "else:  # ends only after the forger's attempt\n"
+        "    until(lambda: os.path.exists(done))\n"
         "    print('loss=1')\n"
     )
     name = unique("s5c")
