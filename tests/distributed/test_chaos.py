@@ -23,6 +23,9 @@ from typing import Any
 import optuna
 import pytest
 
+from sweeprun.run.liveness import enable_rdb_heartbeat
+from sweeprun.run.recovery import is_orphan
+from sweeprun.storage.optuna_adapter import stale_trial_ids, study_id_of
 from tests.helpers.cli import run_cli
 from tests.helpers.paths import PROGRAMS, SWEEPRUN
 from tests.helpers.processes import describe_process, kill_sweep_processes, sweep_processes
@@ -121,6 +124,7 @@ def run_soak(
         # gets through the budget
         last = -1
         while True:
+            # pacing, not synchronisation: the kills come at random moments, which is the soak
             time.sleep(rng.uniform(1.0, 3.0))
             done = counted(study.get_trials(deepcopy=False))
             if done >= cap * 0.8 and stats.kills >= min_kills:
@@ -321,8 +325,10 @@ def test_rdb_trial_of_an_agent_killed_before_its_first_heartbeat_is_reclaimed(
             "start", str(sweep), "--storage", postgres_url, "--max-trials", "1", cwd=tmp_path
         ).assert_code(0)
         study = open_study(postgres_url, name)
-        study.ask()  # what an agent killed right after ask() leaves behind: RUNNING, no owner
-        time.sleep(5)  # > lease_grace (4s)
+        # what an agent killed right after ask() leaves behind: RUNNING, no owner
+        asked = study.ask()
+        (orphan,) = [t for t in trials_of(postgres_url, name) if t.number == asked.number]
+        wait_until(lambda: is_orphan(orphan, 4.0, time.time()), 30, "lease_grace (4s) over")
         res = run_cli("agent", name, "--storage", postgres_url, cwd=tmp_path)
         res.assert_code(0)
         trials = trials_of(postgres_url, name)
@@ -353,7 +359,11 @@ def test_rdb_stale_heartbeat_failures_carry_a_reason(tmp_path: Path, postgres_ur
         proc.kill()
         proc.wait()
         kill_sweep_processes(name)
-        time.sleep(6)  # > the heartbeat grace: the trial is stale now
+        study = open_study(postgres_url, name)
+        rdb = enable_rdb_heartbeat(study, 1.0, 4.0)  # as the sweep's trial settings say
+        assert rdb is not None
+        # until the trial is stale: Optuna's fail_stale_trials would fail it now
+        wait_until(lambda: stale_trial_ids(rdb, study_id_of(study)), 30, "stale heartbeat", 0.2)
         run_cli("start", str(sweep), "--storage", postgres_url, cwd=tmp_path).assert_code(0)
         failed = [t for t in trials_of(postgres_url, name) if t.state.name == "FAIL"]
         assert len(failed) == 1
