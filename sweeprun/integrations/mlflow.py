@@ -24,6 +24,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.errors import mask_url
+from sweeprun.results.read import program_values
+from sweeprun.run.recovery import HOST, owner_alive
+from sweeprun.storage import records
+from sweeprun.storage.records import TrialRecord
+from sweeprun.storage.records import flatten as flatten
 from sweeprun.storage.urls import redact
 
 if TYPE_CHECKING:
@@ -38,16 +43,15 @@ _MAX_PARAM_VALUE = 6000
 CATCH_UP_MARGIN = dt.timedelta(seconds=30)
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 _BAD_NAME = re.compile(r"[^A-Za-z0-9_\-. /]")
-
-
-def flatten(params: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Nested W&B parameters → ``("opt.name", "adam")`` pairs."""
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            yield from flatten(value, name + ".")
-        else:
-            yield name, value
+#: trial attributes logged as MLflow tags under their own names, as stored
+_TAGGED = (
+    records.HOST,
+    records.EXIT_CODE,
+    records.REASON,
+    records.SAMPLER,
+    records.ATTEMPT,
+    records.DURATION,
+)
 
 
 def _clean(name: str) -> str:
@@ -66,8 +70,8 @@ def run_record(
     curves: bool,
 ) -> dict[str, Any]:
     """What one trial becomes in MLflow: run name, times, status, params, metrics, tags."""
-    attrs = trial.user_attrs
-    params = attrs.get("sweeprun.params", trial.params)
+    rec = TrialRecord.of(trial)
+    params = program_values(trial)
     start = _ms(trial.datetime_start) or _ms(trial.datetime_complete) or 0
     end = _ms(trial.datetime_complete) or start
     steps = sorted(trial.intermediate_values.items())
@@ -81,24 +85,24 @@ def run_record(
         if (_clean(name), float(value), int(last_step)) != curve_end:  # not a repeat
             metrics.append((_clean(name), float(value), end, int(last_step)))
     tags = {
-        "sweeprun.sweep": sweep,
-        "sweeprun.trial": str(trial.number),
-        "sweeprun.state": trial.state.name,
+        records.TAG_SWEEP: sweep,
+        records.TAG_TRIAL: str(trial.number),
+        records.TAG_STATE: trial.state.name,
         **{k: str(v) for k, v in extra_tags.items()},
     }
-    for attr in ("host", "exit_code", "reason", "sampler", "attempt", "duration"):
-        value = attrs.get(f"sweeprun.{attr}")
+    attrs = trial.user_attrs
+    for key in _TAGGED:
+        value = attrs.get(key)
         if value is not None:
-            tags[f"sweeprun.{attr}"] = value if isinstance(value, str) else json.dumps(value)
-    argv = attrs.get("sweeprun.argv")
-    if isinstance(argv, list):
-        tags["sweeprun.command"] = shlex.join(str(a) for a in argv)
+            tags[key] = value if isinstance(value, str) else json.dumps(value)
+    if rec.argv is not None:
+        tags[records.TAG_COMMAND] = shlex.join(rec.argv)
     return {
         "run_name": f"trial-{trial.number}",
         "start": start,
         "end": end,
         "status": _STATUS.get(trial.state.name, "FAILED"),
-        "params": [(_clean(k), str(v)[:_MAX_PARAM_VALUE]) for k, v in flatten(params)],
+        "params": [(_clean(k), str(v)[:_MAX_PARAM_VALUE]) for k, v in flatten(params).items()],
         "metrics": metrics,
         "tags": tags,
     }
@@ -107,12 +111,10 @@ def run_record(
 def _settled(trial: FrozenTrial, owner: Any, now: dt.datetime) -> bool:
     """Whether a finished trial is nobody else's to log: ours, old enough, or its owner is a
     dead process on this host."""
-    from sweeprun.run.recovery import HOST, owner_alive
-
     if trial.state.name not in _STATUS or trial.datetime_complete is None:
         return False
-    theirs = trial.user_attrs.get("sweeprun.owner")
-    if now - trial.datetime_complete > CATCH_UP_MARGIN or not isinstance(theirs, dict):
+    theirs = TrialRecord.of(trial).owner
+    if now - trial.datetime_complete > CATCH_UP_MARGIN or theirs is None:
         return True
     return theirs == owner or (theirs.get("host") == HOST and not owner_alive(theirs))
 
@@ -224,14 +226,14 @@ class MlflowTracker:
     def _catch_up(self, trials: list[FrozenTrial]) -> None:
         client = self._connect()
         token = None
-        query = f"tags.`sweeprun.sweep` = '{self.sweep}'"
+        query = f"tags.`{records.TAG_SWEEP}` = '{self.sweep}'"
         while True:
             page = client.search_runs(
                 [self._experiment_id], filter_string=query, max_results=1000, page_token=token
             )
             for run in page:
                 with contextlib.suppress(KeyError, ValueError):
-                    self._done.add(int(run.data.tags["sweeprun.trial"]))
+                    self._done.add(int(run.data.tags[records.TAG_TRIAL]))
             token = page.token
             if not token:
                 break

@@ -1,4 +1,8 @@
-"""Ranking trials: the best trial(s), Pareto fronts, and the gain over the baseline."""
+"""Ranking trials: the best trial(s), Pareto fronts, the gain over the baseline, state counts.
+
+The one implementation of each: the results commands, the HTML report and the agent's
+end-of-sweep summary (:mod:`sweeprun.run.agent`) all rank and count here.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,21 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from sweeprun.run.display import fmt_value
+from sweeprun.storage.records import BASELINE, STATES
+
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
 
     from sweeprun.results.read import Objective
+
+
+def state_counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
+    """How many trials are in each state: every state of :data:`STATES`, zeros included."""
+    counts = dict.fromkeys(STATES, 0)
+    for t in trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
 
 
 def _complete(trials: Iterable[FrozenTrial], n: int) -> list[FrozenTrial]:
@@ -81,7 +96,7 @@ def baseline_improvement(
     """Best baseline trial vs best trial overall, per metric; None if no baseline completed."""
     n = len(objectives)
     done = _complete(trials, n)
-    base = [t for t in done if t.user_attrs.get("sweeprun.baseline")]
+    base = [t for t in done if t.user_attrs.get(BASELINE)]
     if not base or not n:
         return None
     out: dict[str, Any] = {}
@@ -97,8 +112,6 @@ def baseline_improvement(
 
 
 def describe_improvement(name: str, imp: Mapping[str, Any], goal: str) -> str:
-    from sweeprun.run.display import fmt_value
-
     absolute = float(imp["absolute"])
     rel = imp["relative"]
     word = ("higher" if goal == "maximize" else "lower") if absolute >= 0 else "worse"

@@ -9,19 +9,32 @@ objectives; the I/O is in :func:`load` and :func:`storage_for_reading`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from sweeprun.config.load import parse_config
 from sweeprun.errors import SweepError, did_you_mean
 
-# ranking lives in results_rank; re-exported here, the public entry point for reading results
+# ranking lives in results.rank; re-exported here, the public entry point for reading results
 from sweeprun.results.rank import baseline_improvement as baseline_improvement
 from sweeprun.results.rank import best_trials as best_trials
 from sweeprun.results.rank import describe_improvement as describe_improvement
 from sweeprun.results.rank import improvement as improvement
 from sweeprun.results.rank import pareto_front as pareto_front
+from sweeprun.results.rank import state_counts as state_counts
+from sweeprun.space.distributions import SearchSpace, SpaceError, nest
+from sweeprun.storage import records
+from sweeprun.storage.optuna_adapter import storage_of, study_id_of, trial_id_of
+from sweeprun.storage.records import STATES as STATES
+from sweeprun.storage.records import TrialRecord
+from sweeprun.storage.records import flatten as flatten
+from sweeprun.storage.sql_read import load_study
+from sweeprun.storage.sql_trials import read_trials
+from sweeprun.storage.urls import resolve
+from sweeprun.sweep import Sweep, load_sweep
 
 if TYPE_CHECKING:
     import optuna
@@ -29,9 +42,7 @@ if TYPE_CHECKING:
 
     from sweeprun.config.models import SweepConfig
     from sweeprun.storage.urls import StorageSpec
-    from sweeprun.sweep import Sweep
 
-STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 _STATE_ALIASES = {
     "FAILED": "FAIL",
     "DONE": "COMPLETE",
@@ -75,11 +86,18 @@ class Loaded:
     @property
     def sweep(self) -> Sweep:
         """The sweep with its Optuna study (loaded with ``study=True``, the default)."""
-        from sweeprun.sweep import Sweep
-
         if self.study is None:
             raise RuntimeError(f"sweep '{self.name}' was loaded without its Optuna study")
         return Sweep(self.name, self.study, self.config, self.storage, resumed=True)
+
+    @cached_property
+    def space(self) -> SearchSpace | None:
+        """The sweep's search space (None if it cannot be built here, e.g. beta without scipy),
+        to decode the parameters of a trial that was never launched."""
+        try:
+            return SearchSpace.from_params(self.config.parameters)
+        except SweepError:
+            return None
 
     def require_trials(self) -> None:
         if not self.trials:
@@ -105,8 +123,6 @@ class Loaded:
 
 def storage_for_reading(storage: str | None) -> StorageSpec:
     """Resolve the storage; a journal file that does not exist yet is not created."""
-    from sweeprun.storage.urls import resolve
-
     spec = resolve(storage, None)
     if spec.kind == "journal" and not spec.journal_path.exists():
         raise SweepError(
@@ -119,12 +135,12 @@ def storage_for_reading(storage: str | None) -> StorageSpec:
 
 #: the user attributes ``status`` and ``best`` rank and count by (the rest is read per trial)
 SUMMARY_ATTRS = (
-    "sweeprun.host",
-    "sweeprun.pid",
-    "sweeprun.reason",
-    "sweeprun.counted",
-    "sweeprun.baseline",
-    "sweeprun.grid_index",
+    records.HOST,
+    records.PID,
+    records.REASON,
+    records.COUNTED,
+    records.BASELINE,
+    records.GRID_INDEX,
 )
 
 
@@ -144,15 +160,8 @@ def load(
     of the few trials shown. With ``study=False`` (a caller that needs no Optuna study) a
     database is read with plain queries when it can be (:mod:`sweeprun.storage.sql_read`).
     """
-    from sweeprun.config.load import parse_config
-    from sweeprun.storage.optuna_adapter import storage_of, study_id_of, trial_id_of
-    from sweeprun.storage.sql_trials import read_trials
-    from sweeprun.sweep import load_sweep
-
     spec = storage_for_reading(storage)
     if not study:
-        from sweeprun.storage.sql_read import load_study
-
         found = load_study(spec, name, attrs=attrs, intermediate=intermediate, params=params)
         if found is not None:
             reader, rec = found
@@ -184,15 +193,22 @@ def load(
 # ---- rows ------------------------------------------------------------------------------------
 
 
-def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"opt": {"lr": 1}}`` → ``{"opt.lr": 1}``."""
-    out: dict[str, Any] = {}
-    for k, v in values.items():
-        if isinstance(v, Mapping):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+def program_values(t: FrozenTrial, space: SearchSpace | None = None) -> dict[str, Any]:
+    """The nested values the program received (``sweeprun.params``). A trial never launched
+    has none: its Optuna params decoded by ``space`` if given, else Optuna's params nested
+    (names in the display spelling, values as Optuna holds them)."""
+    values = TrialRecord.of(t).params
+    if values is not None:
+        return values
+    if space is not None and t.params:
+        try:
+            return space.to_values(t.params)
+        except (SpaceError, TypeError, ValueError):
+            pass
+    try:
+        return nest(t.params)
+    except ValueError:
+        return dict(t.params)
 
 
 @dataclass
@@ -250,10 +266,10 @@ def iso(d: datetime | None) -> str | None:
     return d.isoformat(timespec="seconds") if d else None
 
 
-def row_of(t: FrozenTrial, now: datetime | None = None) -> Row:
-    a = t.user_attrs
+def row_of(t: FrozenTrial, now: datetime | None = None, space: SearchSpace | None = None) -> Row:
+    rec = TrialRecord.of(t)
     start, end = t.datetime_start, t.datetime_complete
-    duration = a.get("sweeprun.duration")
+    duration = rec.duration
     if duration is None and start is not None:
         duration = ((end or now or datetime.now()) - start).total_seconds()
     iv = t.intermediate_values
@@ -262,19 +278,19 @@ def row_of(t: FrozenTrial, now: datetime | None = None) -> Row:
         number=t.number,
         state=t.state.name,
         values=values,
-        params=dict(a.get("sweeprun.params") or t.params),
+        params=dict(rec.params) if rec.params is not None else program_values(t, space),
         start=start,
         end=end,
         duration=None if duration is None else round(float(duration), 3),
         steps=max(iv) if iv else None,
-        host=a.get("sweeprun.host"),
-        exit_code=a.get("sweeprun.exit_code"),
-        reason=a.get("sweeprun.reason"),
-        attempt=int(a.get("sweeprun.attempt", 1)),
-        baseline=bool(a.get("sweeprun.baseline", False)),
-        retry_of=a.get("sweeprun.retry_of"),
-        argv=a.get("sweeprun.argv"),
-        log_dir=a.get("sweeprun.log_dir"),
+        host=rec.host,
+        exit_code=rec.exit_code,
+        reason=rec.reason,
+        attempt=rec.attempt,
+        baseline=rec.baseline,
+        retry_of=rec.retry_of,
+        argv=list(rec.argv) if rec.argv is not None else None,
+        log_dir=rec.log_dir,
         curve=sorted(iv.items()),
     )
 
@@ -349,13 +365,6 @@ def sort_rows(rows: list[Row], key: str | None, objectives: Sequence[Objective])
         return (0, sign * v, r.number)
 
     return sorted(present, key=k, reverse=reverse) + sorted(missing, key=lambda r: r.number)
-
-
-def state_counts(trials: Iterable[FrozenTrial]) -> dict[str, int]:
-    counts = dict.fromkeys(STATES, 0)
-    for t in trials:
-        counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    return counts
 
 
 def study_directions(study: optuna.Study) -> list[str]:

@@ -15,15 +15,24 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sweeprun.results.rank import best_trials
+from sweeprun.config.load import parse_config
+from sweeprun.results.rank import best_trials, state_counts
 from sweeprun.results.read import (
+    SUMMARY_ATTRS,
     Loaded,
     Objective,
     iso,
     objectives_of,
-    state_counts,
+    program_values,
     storage_for_reading,
 )
+from sweeprun.run.budget import is_counted
+from sweeprun.space.distributions import SearchSpace
+from sweeprun.storage.open import open_storage
+from sweeprun.storage.optuna_adapter import frozen_study_id
+from sweeprun.storage.records import CONFIG, GRID_INDEX, TrialRecord
+from sweeprun.storage.sql_read import all_studies
+from sweeprun.storage.sql_trials import read_trials
 
 if TYPE_CHECKING:
     from optuna.trial import FrozenTrial
@@ -40,26 +49,20 @@ def grid_size(cfg: SweepConfig) -> int | None:
     if cfg.method != "grid":
         return None
     try:
-        from sweeprun.space.distributions import SearchSpace
-
         return len(SearchSpace.from_params(cfg.parameters).grid_points())
     except Exception:  # a stored config was validated; never let status fail on it
         return None
 
 
 def _grid_done(cfg: SweepConfig, trials: Sequence[FrozenTrial]) -> bool:
-    from sweeprun.run.budget import is_counted
-
     size = grid_size(cfg)
     if size is None:
         return False
-    taken = {t.user_attrs.get("sweeprun.grid_index") for t in trials if is_counted(t)} - {None}
+    taken = {t.user_attrs.get(GRID_INDEX) for t in trials if is_counted(t)} - {None}
     return len(taken) >= size
 
 
 def counted(trials: Sequence[FrozenTrial]) -> int:
-    from sweeprun.run.budget import is_counted
-
     return sum(1 for t in trials if is_counted(t))
 
 
@@ -118,13 +121,6 @@ def _activity(trials: Sequence[FrozenTrial]) -> tuple[datetime | None, datetime 
 
 def _studies(storage: str | None) -> tuple[str, list[tuple[str, list[str], Any, list[Any]]]]:
     """(storage display, [(name, directions, stored config, trials)]) for every study."""
-    from sweeprun.results.read import SUMMARY_ATTRS
-    from sweeprun.storage.open import open_storage
-    from sweeprun.storage.optuna_adapter import frozen_study_id
-    from sweeprun.storage.sql_read import all_studies
-    from sweeprun.storage.sql_trials import read_trials
-    from sweeprun.sweep import CONFIG_ATTR
-
     spec = storage_for_reading(storage)
     records = all_studies(spec, SUMMARY_ATTRS)
     if records is not None:
@@ -134,7 +130,7 @@ def _studies(storage: str | None) -> tuple[str, list[tuple[str, list[str], Any, 
         (
             fs.study_name,
             [d.name.lower() for d in fs.directions],
-            fs.user_attrs.get(CONFIG_ATTR),
+            fs.user_attrs.get(CONFIG),
             read_trials(
                 st, frozen_study_id(fs), attrs=SUMMARY_ATTRS, intermediate=False, params=False
             ),
@@ -145,8 +141,6 @@ def _studies(storage: str | None) -> tuple[str, list[tuple[str, list[str], Any, 
 
 def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
     """Every study in the storage: (storage display, one summary dict per sweep)."""
-    from sweeprun.config.load import parse_config
-
     display, studies = _studies(storage)
     out: list[dict[str, Any]] = []
     for name, directions, doc, trials in sorted(studies, key=lambda s: s[0]):
@@ -181,10 +175,6 @@ def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
     return display, out
 
 
-def _params(t: FrozenTrial) -> dict[str, Any]:
-    return dict(t.user_attrs.get("sweeprun.params") or t.params)
-
-
 def detail(loaded: Loaded, now: datetime | None = None) -> dict[str, Any]:
     """One sweep in detail: config summary, budget, running trials, failure reasons."""
     cfg = loaded.config
@@ -193,23 +183,26 @@ def detail(loaded: Loaded, now: datetime | None = None) -> dict[str, Any]:
     objectives = loaded.objectives
     best = best_trials(trials, objectives, 1)
     single = best[0][0] if len(objectives) == 1 and best else None
-    running = [
-        {
-            "number": t.number,
-            "host": t.user_attrs.get("sweeprun.host"),
-            "pid": t.user_attrs.get("sweeprun.pid"),
-            "elapsed": round((now - t.datetime_start).total_seconds(), 1)
-            if t.datetime_start
-            else None,
-            "params": _params(loaded.full(t)),
-        }
-        for t in trials
-        if t.state.name == "RUNNING"
-    ]
+    running = []
+    for t in trials:
+        if t.state.name != "RUNNING":
+            continue
+        rec = TrialRecord.of(t)
+        running.append(
+            {
+                "number": t.number,
+                "host": rec.host,
+                "pid": rec.pid,
+                "elapsed": round((now - t.datetime_start).total_seconds(), 1)
+                if t.datetime_start
+                else None,
+                "params": program_values(loaded.full(t), loaded.space),
+            }
+        )
     reasons: Counter[str] = Counter()
     for t in trials:
         if t.state.name == "FAIL":
-            reason = str(t.user_attrs.get("sweeprun.reason") or "unknown")
+            reason = TrialRecord.of(t).reason or "unknown"
             reasons[reason.splitlines()[0] if reason else "unknown"] += 1
     first, last = _activity(trials)
     et = cfg.early_terminate
