@@ -1,5 +1,13 @@
 """``sweeprun report``: one self-contained HTML file with Optuna's plots and a summary.
 
+The plots show the parameter values the program received (``sweeprun.params``, nested names
+joined with dots as everywhere else), not Optuna's encodings of them (a normal or beta
+parameter's hidden quantile, a q_ parameter's unrounded ``x``, a weighted categorical's hidden
+``u``, flat names with ``/``): :func:`plotting_study` copies the sweep's trials into an
+in-memory study whose params are those values, with one distribution per parameter fitted to
+the values seen (integers, reals on a log axis if the parameter is log-distributed, or the
+choices of a categorical as text), and Optuna's visualizations draw that study.
+
 plotly.js is inlined once in ``<head>`` (the file works offline, no CDN); each figure is then
 embedded with ``include_plotlyjs=False``. A plot that does not apply is left out; a plot that
 fails becomes a card with a note, never a failed report.
@@ -8,6 +16,8 @@ fails becomes a card with a note, never a failed report.
 from __future__ import annotations
 
 import html
+import json
+import math
 import shlex
 import warnings
 from collections.abc import Callable
@@ -16,12 +26,24 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sweeprun import __version__
+from sweeprun.config.parameters import ParamSpec
 from sweeprun.errors import SweepError
-from sweeprun.results.rank import baseline_improvement, best_trials, describe_improvement
-from sweeprun.results.read import Loaded, Objective, row_of, state_counts
+from sweeprun.results.rank import (
+    baseline_improvement,
+    best_trials,
+    describe_improvement,
+    state_counts,
+)
+from sweeprun.results.read import Loaded, Objective, program_values, row_of
+from sweeprun.results.status import cap_of, counted
+from sweeprun.results.table import cell
+from sweeprun.run.display import fmt_params
+from sweeprun.space.grid import FLAT_SEP, flatten
+from sweeprun.storage import records
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.distributions import BaseDistribution
 
 FAST_IMPORTANCE_ABOVE = 1000  # complete trials: use PED-ANOVA instead of fANOVA beyond this
 
@@ -92,12 +114,103 @@ def _history(study: optuna.Study, index: int, name: str) -> Callable[[], Any]:
     return lambda: vis.plot_optimization_history(study, target=target, target_name=name)
 
 
+# ---- the program's values as an Optuna study ----------------------------------------------
+
+
+def _label(v: Any) -> str:
+    """A categorical choice as the axis shows it."""
+    return v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _distribution(
+    seen: list[Any], spec: ParamSpec | None
+) -> tuple[BaseDistribution, Callable[[Any], Any]]:
+    """One distribution for the values a parameter took, and how a value becomes its param."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    listed = spec is not None and spec.dist.startswith("categorical")
+    if not listed and seen and all(_real(v) for v in seen):
+        log = spec is not None and "log" in spec.dist
+        lo, hi = min(seen), max(seen)
+        if all(isinstance(v, int) for v in seen):
+            return IntDistribution(int(lo), int(hi), log=log and lo >= 1), int
+        return FloatDistribution(float(lo), float(hi), log=log and lo > 0), float
+    order = [_label(v) for v in spec.values or []] if spec is not None else []
+    choices = list(dict.fromkeys([*order, *(_label(v) for v in seen)]))
+    return CategoricalDistribution(choices), _label
+
+
+def _searched(loaded: Loaded) -> tuple[dict[str, ParamSpec], tuple[str, ...]]:
+    """The sweep's leaf parameters by display name, and the display names of its constants."""
+    try:
+        specs = flatten(loaded.config.parameters)
+    except SweepError:
+        return {}, ()
+    named = {name.replace(FLAT_SEP, records.DISPLAY_SEP): spec for name, spec in specs.items()}
+    return named, tuple(n for n, spec in named.items() if spec.dist == "constant")
+
+
+def plotting_study(loaded: Loaded) -> optuna.Study:
+    """The sweep's trials in an in-memory study whose params are the program's values (display
+    names), its constants left out."""
+    import optuna
+    from optuna.trial import FrozenTrial
+
+    specs, constants = _searched(loaded)
+    prefixes = tuple(c + records.DISPLAY_SEP for c in constants)
+    space = loaded.space
+    per_trial: list[dict[str, Any]] = []
+    for t in loaded.trials:
+        flat = records.flatten(program_values(t, space))
+        per_trial.append(
+            {k: v for k, v in flat.items() if k not in constants and not k.startswith(prefixes)}
+        )
+    seen: dict[str, list[Any]] = {}
+    for flat in per_trial:
+        for k, v in flat.items():
+            seen.setdefault(k, []).append(v)
+    dists = {k: _distribution(vs, specs.get(k)) for k, vs in seen.items()}
+    copies = []
+    for t, flat in zip(loaded.trials, per_trial, strict=True):
+        params = {k: dists[k][1](v) for k, v in flat.items()}
+        copies.append(
+            FrozenTrial(
+                number=t.number,
+                state=t.state,
+                value=None,
+                values=t.values,
+                datetime_start=t.datetime_start,
+                datetime_complete=t.datetime_complete,
+                params=params,
+                distributions={k: dists[k][0] for k in params},
+                user_attrs={},
+                system_attrs={},
+                intermediate_values=dict(t.intermediate_values),
+                trial_id=t.number,
+            )
+        )
+    directions = loaded.sweep.study.directions
+    study = optuna.create_study(
+        storage=optuna.storages.InMemoryStorage(), study_name=loaded.name, directions=directions
+    )
+    study.add_trials(copies)
+    return study
+
+
 def build_plots(loaded: Loaded) -> list[Plot]:
     import optuna.visualization as vis
 
-    study = loaded.sweep.study
+    study = plotting_study(loaded)
+    trials = study.get_trials(deepcopy=False)
     objectives = loaded.objectives
-    trials = loaded.trials
     multi = len(objectives) > 1
     complete = [t for t in trials if t.state.name == "COMPLETE"]
     params = sorted({p for t in complete for p in t.params})
@@ -207,8 +320,6 @@ footer { color:var(--muted); text-align:center; font-size:12px; padding:20px; }
 
 
 def _e(v: Any) -> str:
-    from sweeprun.results.table import cell
-
     return html.escape(v if isinstance(v, str) else cell(v))
 
 
@@ -220,9 +331,6 @@ def _stat(label: str, value: Any, cls: str = "") -> str:
 
 
 def _summary(loaded: Loaded) -> str:
-    from sweeprun.results.status import cap_of, counted
-    from sweeprun.run.display import fmt_params
-
     cfg = loaded.sweep.config
     objectives = loaded.objectives
     c = state_counts(loaded.trials)
@@ -264,7 +372,7 @@ def _best_html(loaded: Loaded, objectives: list[Objective], fmt_params: Any) -> 
         return '<p class="note">no complete trial yet</p>'
     parts = []
     for t in ranks[0][:5]:
-        r = row_of(t)
+        r = row_of(t, space=loaded.space)
         vals = ", ".join(f"{o.name} = {_e(r.value(i))}" for i, o in enumerate(objectives))
         cmd = shlex.join(r.argv) if r.argv else ""
         parts.append(
@@ -288,7 +396,7 @@ def _top_table(loaded: Loaded, n: int = 10) -> str:
     ranked = [t for rank in best_trials(loaded.trials, objectives, n) for t in rank][:n]
     if not ranked:
         return '<p class="note">no complete trial yet</p>'
-    rows = [row_of(t) for t in ranked]
+    rows = [row_of(t, space=loaded.space) for t in ranked]
     params = sorted({k for r in rows for k in r.flat})
     head = "".join(
         f"<th>{_e(h)}</th>"
