@@ -101,22 +101,6 @@ def finish_tracking(sweep: Sweep, ctl: Controller, tracker: MlflowTracker) -> li
     return tracker.close()
 
 
-def best_trials(sweep: Sweep, limit: int = 1) -> list[optuna.trial.FrozenTrial]:
-    from optuna.trial import TrialState
-
-    cfg = sweep.config
-    study = sweep.study
-    if not (cfg.metric or cfg.metrics):
-        return []
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if not complete:
-        return []
-    if cfg.metrics:
-        return list(study.best_trials)
-    sign = -1.0 if study.direction.name == "MAXIMIZE" else 1.0
-    return sorted(complete, key=lambda t: sign * t.values[0])[:limit]
-
-
 def describe_trial(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     return {
         "number": t.number,
@@ -126,27 +110,28 @@ def describe_trial(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
     }
 
 
-def state_counts(study: optuna.Study) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        counts[t.state.name] = counts.get(t.state.name, 0) + 1
-    return counts
-
-
 def summarize(sweep: Sweep, result: RunResult) -> Final:
-    from sweeprun.results.read import baseline_improvement, describe_improvement, objectives_of
+    from sweeprun.results.rank import (
+        baseline_improvement,
+        best_trials,
+        describe_improvement,
+        state_counts,
+    )
+    from sweeprun.results.read import objectives_of
     from sweeprun.run.display import Final
 
-    counts = state_counts(sweep.study)
+    trials = sweep.study.get_trials(deepcopy=False)
+    objectives = objectives_of(sweep.config)
+    counts = {state: n for state, n in state_counts(trials).items() if n}
+    best = [t for rank in best_trials(trials, objectives, 1) for t in rank]
     final = Final(
         sweep=sweep.name,
         storage=sweep.storage.display,
         counts=counts,
-        best=[describe_trial(t) for t in best_trials(sweep)],
+        best=[describe_trial(t) for t in best],
         note=result.policy_failure or result.stop_note,
     )
-    objectives = objectives_of(sweep.config)
-    imp = baseline_improvement(sweep.study.get_trials(deepcopy=False), objectives)
+    imp = baseline_improvement(trials, objectives)
     if imp:
         goals = {o.name: o.goal for o in objectives}
         final.extra["vs baseline"] = "; ".join(
