@@ -10,13 +10,17 @@ database restart) does not crash agents.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import warnings
+
+import optuna
+from optuna.storages import BaseStorage, RDBStorage
 
 from sweeprun.errors import SweepError
+from sweeprun.storage.batching import batching
+from sweeprun.storage.journal import FlockLock, SafeJournalFileBackend
+from sweeprun.storage.optuna_adapter import cached, check_version
+from sweeprun.storage.retrying import wrap
 from sweeprun.storage.urls import StorageSpec, redact, sqlalchemy_url
-
-if TYPE_CHECKING:
-    from optuna.storages import BaseStorage
 
 _GRPC_CONNECT_TIMEOUT = 5.0
 
@@ -30,43 +34,28 @@ def open_storage(
     :mod:`sweeprun.storage.batching`); with ``retry`` a network storage is wrapped so that later
     outages are retried (see :mod:`sweeprun.storage.retrying`). ``retry=False`` on a network
     storage gives the bare Optuna storage (for tests that compose the decorators themselves)."""
-    from sweeprun.storage.batching import batching
-    from sweeprun.storage.optuna_adapter import cached, check_version
-
     check_version()
     inner = _open(spec, heartbeat_interval)
     if spec.kind in ("journal", "sqlite"):
         return batching(inner)
     if not retry:
         return inner
-    from optuna.storages import RDBStorage
-
-    from sweeprun.storage.retrying import wrap
-
     if isinstance(inner, RDBStorage):
         inner = cached(inner)
     return wrap(batching(inner), spec.display, lambda text: redact(text, spec.url))
 
 
 def _open(spec: StorageSpec, heartbeat_interval: int | None) -> BaseStorage:
-    import warnings
-
-    import optuna
-
     with warnings.catch_warnings():  # Redis and gRPC are "experimental" in Optuna: not news
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return _open_quiet(spec, heartbeat_interval)
 
 
 def _open_quiet(spec: StorageSpec, heartbeat_interval: int | None) -> BaseStorage:
-    import optuna
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     try:
         if spec.kind == "journal":
-            from sweeprun.storage.journal import FlockLock, SafeJournalFileBackend
-
             path = spec.journal_path
             path.parent.mkdir(parents=True, exist_ok=True)
             backend = SafeJournalFileBackend(str(path), lock_obj=FlockLock(str(path)))

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from sweeprun.config.types import parse_duration
 from sweeprun.errors import EXIT_POLICY, SweepError
 
 ENV = "SWEEPRUN_STORAGE_RETRY"
@@ -36,8 +37,6 @@ def retry_budget() -> float:
     raw = os.environ.get(ENV)
     if raw is None or not raw.strip():
         return DEFAULT_BUDGET
-    from sweeprun.config.types import parse_duration
-
     try:
         return parse_duration(raw)
     except ValueError as exc:

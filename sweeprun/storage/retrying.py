@@ -31,6 +31,7 @@ arrived):
 from __future__ import annotations
 
 import contextlib
+import copy
 import time
 import uuid
 from collections.abc import Callable, Container, Sequence
@@ -78,7 +79,7 @@ class RetryingStorage(BaseStorage):
         self._known: FrozenTrial | None = None  # the answer to the next get_trial (see expect)
 
     # ---- machinery ---------------------------------------------------------------------
-    def _run(self, fn: Callable[[bool], T]) -> T:
+    def run_retried(self, fn: Callable[[bool], T]) -> T:
         """Call ``fn(retried)`` until it succeeds, fails for good, or the budget runs out.
 
         A pooled database connection found dead (the server restarted, or closed it while
@@ -104,7 +105,7 @@ class RetryingStorage(BaseStorage):
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         method = getattr(self._inner, name)
-        return self._run(lambda _retried: method(*args, **kwargs))
+        return self.run_retried(lambda _retried: method(*args, **kwargs))
 
     def __getattr__(self, name: str) -> Any:
         # anything not part of BaseStorage (``_backend``, ``wait_server_ready``, ...)
@@ -130,7 +131,7 @@ class RetryingStorage(BaseStorage):
                 if not retried:  # deleted by our lost first attempt otherwise
                     raise
 
-        self._run(attempt)
+        self.run_retried(attempt)
 
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
         self._call("set_study_user_attr", study_id, key, value)
@@ -168,7 +169,7 @@ class RetryingStorage(BaseStorage):
                     return found
             return self._inner.create_new_trial(study_id, template)
 
-        trial_id = self._run(attempt)
+        trial_id = self.run_retried(attempt)
         # ``ask`` reads the new trial back at once (``Trial.__init__``): nobody else has
         # written to it since, and the create returned it whole
         self._known = just_created(self._inner, trial_id)
@@ -228,7 +229,7 @@ class RetryingStorage(BaseStorage):
                 self._ambiguous_pop(trial_id)
             return bool(done)
 
-        return self._run(attempt)
+        return self.run_retried(attempt)
 
     def _ambiguous_pop(self, trial_id: int) -> None:
         """A popped trial that may be ours: let the stale-trial check reclaim it if so."""
@@ -250,8 +251,6 @@ class RetryingStorage(BaseStorage):
     def get_trial(self, trial_id: int) -> FrozenTrial:
         known, self._known = self._known, None
         if known is not None and trial_id_of(known) == trial_id:
-            import copy
-
             return copy.deepcopy(known)
         out: FrozenTrial = self._call("get_trial", trial_id)
         return out
@@ -302,7 +301,7 @@ class RetryingHeartbeatStorage(RetryingStorage, ForwardingHeartbeat):
 
     def heartbeat_call(self, fn: Callable[[HeartbeatStorage], T]) -> T:
         inner = cast(HeartbeatStorage, self._inner)
-        return self._run(lambda _retried: fn(inner))
+        return self.run_retried(lambda _retried: fn(inner))
 
 
 def _tagged(template: FrozenTrial | None, token: str) -> FrozenTrial:
@@ -322,8 +321,6 @@ def _tagged(template: FrozenTrial | None, token: str) -> FrozenTrial:
             intermediate_values={},
             trial_id=-1,
         )
-    import copy
-
     tagged = copy.copy(template)
     tagged.system_attrs = {**template.system_attrs, TOKEN_ATTR: token}
     return tagged

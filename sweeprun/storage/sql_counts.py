@@ -15,6 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from optuna.trial import TrialState
+
+from sweeprun.storage.optuna_adapter import rdb_models, rdb_of, storage_of, study_id_of
+from sweeprun.storage.retrying import RetryingStorage
+
 if TYPE_CHECKING:
     import optuna
 
@@ -32,12 +37,9 @@ class Counts:
 
 def rdb_counter(study: optuna.Study) -> RdbCounter | None:
     """A counter for the study's RDB storage; None for other storages."""
-    from sweeprun.storage.optuna_adapter import rdb_of, storage_of, study_id_of
-    from sweeprun.storage.retrying import RetryingStorage
-
     storage = storage_of(study)
     run: Callable[[Callable[[bool], Any]], Any] = (
-        storage._run if isinstance(storage, RetryingStorage) else (lambda fn: fn(False))
+        storage.run_retried if isinstance(storage, RetryingStorage) else (lambda fn: fn(False))
     )
     rdb = rdb_of(storage)
     if rdb is None:
@@ -60,10 +62,7 @@ class RdbCounter:
         return out
 
     def _counts(self, conn: Any, below: int | None = None) -> Counts:
-        import sqlalchemy as sa
-        from optuna.trial import TrialState
-
-        from sweeprun.storage.optuna_adapter import rdb_models
+        import sqlalchemy as sa  # (lazy: SQLAlchemy only for RDB storages)
 
         models = rdb_models()
 
@@ -108,9 +107,7 @@ class RdbCounter:
     def refresh(self, stop_key: str, metric: MetricSpec | None) -> tuple[Counts, Any, bool]:
         """Counts, the study attribute ``stop_key`` (None when unset), and whether a COMPLETE
         trial's first value reaches ``metric.target`` — all in one transaction."""
-        import sqlalchemy as sa
-
-        from sweeprun.storage.optuna_adapter import rdb_models
+        import sqlalchemy as sa  # (lazy: SQLAlchemy only for RDB storages)
 
         models = rdb_models()
 
@@ -127,10 +124,7 @@ class RdbCounter:
         return self._query(read)
 
     def _reached(self, metric: MetricSpec) -> Any:
-        import sqlalchemy as sa
-        from optuna.trial import TrialState
-
-        from sweeprun.storage.optuna_adapter import rdb_models
+        import sqlalchemy as sa  # (lazy: SQLAlchemy only for RDB storages)
 
         models = rdb_models()
 

@@ -22,11 +22,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sweeprun.storage.optuna_adapter import trial_id_of
+from sweeprun.storage.sql_trials import Tables, read_study_trials
+from sweeprun.storage.urls import StorageSpec, sqlalchemy_url
+from sweeprun.sweep import CONFIG_ATTR
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from optuna.trial import FrozenTrial
-
-    from sweeprun.storage.urls import StorageSpec
 
 _REVISION = re.compile(r"""^revision\s*(?::[^=]*)?=\s*["']([^"']+)["']""", re.MULTILINE)
 _DOWN = re.compile(r"^down_revision\s*(?::[^=]*)?=\s*(.+)$", re.MULTILINE)
@@ -70,8 +73,6 @@ def _connect(spec: StorageSpec) -> sa.Engine | None:
         return None
     import sqlalchemy as sa
 
-    from sweeprun.storage.urls import sqlalchemy_url
-
     return sa.create_engine(sqlalchemy_url(spec))
 
 
@@ -90,8 +91,6 @@ class Reader:
     """An open database of Optuna's current schema: read studies and trials."""
 
     def __init__(self, engine: sa.Engine) -> None:
-        from sweeprun.storage.sql_trials import Tables
-
         self.engine = engine
         self.tables = Tables()
 
@@ -107,8 +106,6 @@ class Reader:
         """Study id → its stored sweep config (studies without one are left out)."""
         import sqlalchemy as sa
 
-        from sweeprun.sweep import CONFIG_ATTR
-
         a = self.tables.study_attrs
         q = sa.select(a.c.study_id, a.c.value_json).where(a.c.key == CONFIG_ATTR)
         if study_id is not None:
@@ -116,14 +113,10 @@ class Reader:
         return {sid: json.loads(vj) for sid, vj in conn.execute(q)}
 
     def trials(self, conn: sa.Connection, study_id: int, **options: Any) -> list[FrozenTrial]:
-        from sweeprun.storage.sql_trials import read_study_trials
-
         return read_study_trials(conn, study_id, **options)
 
     def full(self, study_id: int, trial: FrozenTrial) -> FrozenTrial:
         """The complete record of one trial (all attributes and intermediate values)."""
-        from sweeprun.storage.optuna_adapter import trial_id_of
-
         with self.engine.connect() as conn:
             (out,) = self.trials(conn, study_id, trial_ids=[trial_id_of(trial)])
         return out

@@ -16,10 +16,14 @@ import json
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from optuna.distributions import json_to_distribution
+from optuna.trial import FrozenTrial, TrialState
+
+from sweeprun.storage.optuna_adapter import rdb_of
+
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from optuna.storages import BaseStorage
-    from optuna.trial import FrozenTrial
 
 #: user-attribute JSON texts whose value is immutable (so one parsed value can be shared)
 _SCALARS = (str, int, float, bool, type(None))
@@ -99,8 +103,6 @@ def read_trials(
 ) -> list[FrozenTrial]:
     """Every trial of a study; ``attrs`` limits the user attributes read (None: all), and
     ``params=False`` leaves out the parameters (and their distributions)."""
-    from sweeprun.storage.optuna_adapter import rdb_of
-
     backend = rdb_of(storage)  # (behind sweeprun's decorators and Optuna's cache)
     if backend is None:
         return list(storage.get_all_trials(study_id, deepcopy=False))
@@ -124,8 +126,6 @@ def read_study_trials(
 ) -> list[FrozenTrial]:
     """The trials of a study (or only ``trial_ids``) read over ``conn``, ordered by number."""
     import sqlalchemy as sa
-    from optuna.distributions import json_to_distribution
-    from optuna.trial import FrozenTrial, TrialState
 
     tb = Tables()
     t = tb.trials

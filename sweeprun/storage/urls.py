@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 from sweeprun.errors import SweepError, mask_url
 
@@ -84,8 +85,6 @@ def password_of(url: str) -> str | None:
 
 def redact(text: str, url: str) -> str:
     """``text`` with the URL masked and its password (raw or %-decoded) removed."""
-    from urllib.parse import quote, unquote
-
     text = text.replace(url, mask_url(url))
     pw = password_of(url)
     if pw:

@@ -37,7 +37,7 @@ def sink_for(storage: BaseStorage) -> Sink:
     """The sink that writes batches to ``storage`` (an Optuna storage, maybe Optuna's cache)."""
     rdb = rdb_of(storage)
     if rdb is not None:
-        from sweeprun.storage.writer_rdb import RdbSink  # (imports SQLAlchemy)
+        from sweeprun.storage.writer_rdb import RdbSink  # lazy: SQLAlchemy, for RDB storages only
 
         return RdbSink(rdb, storage)
     if isinstance(storage, JournalStorage):
