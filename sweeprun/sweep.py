@@ -8,11 +8,18 @@ resumes when the config is unchanged and refuses when it changed.
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sweeprun import __version__
-from sweeprun.errors import SweepError, did_you_mean
+from sweeprun.config.load import parse_config
+from sweeprun.errors import SweepError, did_you_mean, mask_url
+from sweeprun.search.pruners import make_pruner
+from sweeprun.search.samplers import make_sampler
+from sweeprun.space.distributions import SearchSpace
+from sweeprun.storage.open import open_storage
 
 if TYPE_CHECKING:
     import optuna
@@ -43,8 +50,6 @@ def _config_doc(cfg: SweepConfig) -> dict[str, Any]:
     # round-trip through JSON so stored and fresh documents compare equal
     doc: dict[str, Any] = json.loads(json.dumps(cfg.model_dump(mode="json"), sort_keys=True))
     if isinstance(doc.get("storage"), str):  # never store a password with the sweep
-        from sweeprun.errors import mask_url
-
         doc["storage"] = mask_url(doc["storage"])
     return doc
 
@@ -55,12 +60,7 @@ def _build_study(
     """The study with its sampler and pruner. An agent joining (or resuming) a seeded sweep
     salts the seed with the trial count and its pid, so that agents do not all draw the same
     sequence; the agent that creates the sweep uses `seed` as given (reproducible)."""
-    import os
-
     import optuna
-
-    from sweeprun.search.pruners import make_pruner
-    from sweeprun.search.samplers import make_sampler
 
     salt = None
     if joining and cfg.seed is not None:
@@ -79,8 +79,6 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
     """Create the sweep, or resume it when the stored config equals ``cfg``."""
     import optuna
 
-    from sweeprun.storage.open import open_storage
-
     storage = open_storage(spec)
     doc = _config_doc(cfg)
     try:
@@ -98,8 +96,6 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
                 "or restore the original file to resume"
             )
         if stored is None:  # the creator has not stored its config yet: wait for it
-            import time
-
             for _ in range(100):
                 time.sleep(0.05)
                 stored = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR)
@@ -121,26 +117,17 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
     sweep = Sweep(name, study, cfg, spec, resumed=False)
     enqueue_baselines(sweep)
     if cfg.method == "grid":
-        from sweeprun.run.budget import enqueue_grid
-        from sweeprun.space.distributions import SearchSpace
-
         enqueue_grid(study, SearchSpace.from_params(cfg.parameters))
     return sweep
 
 
 def _build_study_check(cfg: SweepConfig) -> None:
-    from sweeprun.search.pruners import make_pruner
-    from sweeprun.search.samplers import make_sampler
-
     make_sampler(cfg)
     make_pruner(cfg.early_terminate, cfg.metric.goal if cfg.metric else "minimize")
 
 
 def load_sweep(spec: StorageSpec, name: str) -> Sweep:
     """Load an existing sweep by name, with its config read from the storage."""
-    from sweeprun.config.load import parse_config
-    from sweeprun.storage.open import open_storage
-
     storage = open_storage(spec)
     try:
         study_id = storage.get_study_id_from_name(name)
@@ -164,8 +151,6 @@ def load_sweep(spec: StorageSpec, name: str) -> Sweep:
 
 def enqueue_baselines(sweep: Sweep) -> None:
     """Queue the ``baseline:`` parameter sets so they run first, marked as baseline."""
-    from sweeprun.space.distributions import SearchSpace
-
     if not sweep.config.baseline:
         return
     space = SearchSpace.from_params(sweep.config.parameters)
@@ -173,13 +158,24 @@ def enqueue_baselines(sweep: Sweep) -> None:
         sweep.study.enqueue_trial(space.from_values(values), user_attrs={"sweeprun.baseline": True})
 
 
+def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
+    """Queue every grid point in W&B order (once, when the sweep is created); agents pop
+    them atomically, so no point runs twice."""
+    points = space.grid_points()
+    for idx, values in enumerate(points):
+        study.enqueue_trial(
+            space.from_values(values),
+            user_attrs={"sweeprun.grid_index": idx},
+            skip_if_exists=False,
+        )
+    return len(points)
+
+
 STOP_ATTR = "sweeprun.stop"
 
 
 def request_stop(sweep: Sweep, mode: str) -> None:
     """Ask every agent of the sweep to stop: ``graceful`` (finish running trials) or ``now``."""
-    import time
-
     sweep.study.set_user_attr(STOP_ATTR, {"mode": mode, "at": time.time()})
 
 

@@ -21,8 +21,10 @@ from sweeprun.config.models import (
     SweepConfig,
     TrialSettings,
 )
+from sweeprun.config.parameters import ALLOWED_KEYS, PARAM_KEYS, infer_distribution
 from sweeprun.config.tracking import MlflowTracking, Tracking, WandbTracking
 from sweeprun.config.types import EARLY_TERMINATE_OPTIONS, METHODS, WANDB_ONLY_KEYS, WRAPPER_OPTIONS
+from sweeprun.config.yamlread import line_of, render_path
 from sweeprun.errors import ConfigProblem, did_you_mean
 
 
@@ -30,8 +32,6 @@ def explain(
     exc: ValidationError, data: Any, lines: Mapping[tuple[str | int, ...], int]
 ) -> list[ConfigProblem]:
     """Turn pydantic's errors into problems at key paths, sorted by line."""
-    from sweeprun.config.yamlread import line_of, render_path
-
     found: dict[tuple[str | int, ...], ConfigProblem] = {}
     for err in exc.errors(include_url=False):
         for path, message, fix in _explain_one(err, data):
@@ -158,8 +158,6 @@ _SUBSUBMODELS: dict[tuple[str, str], type[BaseModel]] = {
 
 def _allowed_keys(parent: tuple[str | int, ...], data: Any) -> set[str]:
     """The keys allowed in the object at ``parent`` (for "did you mean")."""
-    from sweeprun.config.parameters import ALLOWED_KEYS, PARAM_KEYS, infer_distribution
-
     if not parent:
         return set(SweepConfig.model_fields) | set(WANDB_ONLY_KEYS)
     head = parent[0]

@@ -20,10 +20,13 @@ in :mod:`sweeprun.integrations.mlflow`, imported only when a sweep asks for it.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from sweeprun.errors import SweepError
 
 #: the extra that brings MLflow's client
 MLFLOW_EXTRA = "'sweeprun[mlflow]'"
@@ -110,10 +113,6 @@ class Tracking(_Block):
 
 def check_tracking(tracking: Tracking) -> None:
     """Refuse (exit 2) ``tracking.mlflow`` without MLflow installed, before anything runs."""
-    import importlib.util
-
-    from sweeprun.errors import SweepError
-
     if tracking.mlflow is None:
         return
     try:

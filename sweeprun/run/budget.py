@@ -10,8 +10,8 @@ agents may be running the same sweep), and kept up to date locally in between. O
 storage they are one aggregate query (:mod:`sweeprun.storage.sql_counts`), cheap enough to
 read before every launch: the count of waiting trials then also tells whether ``ask`` needs to
 look for one.
-A grid's points are all queued when the sweep is created (``enqueue_grid``); agents pop them
-atomically, so no point runs twice, and the grid ends when none is waiting.
+A grid's points are all queued when the sweep is created (:func:`sweeprun.sweep.enqueue_grid`);
+agents pop them atomically, so no point runs twice, and the grid ends when none is waiting.
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from optuna.trial import TrialState
+
 from sweeprun.storage.optuna_adapter import storage_of, study_id_of
+from sweeprun.storage.sql_counts import Counts, rdb_counter
 
 if TYPE_CHECKING:
     import optuna
 
     from sweeprun.config.models import SweepConfig
     from sweeprun.space.distributions import SearchSpace
-    from sweeprun.storage.sql_counts import Counts
 
 REFRESH = 2.0
 NEAR_CAP = 64  # within this many trials of the cap, each launch is checked exactly (admit)
@@ -41,8 +43,6 @@ def reaches(value: float, target: float | None, goal: str) -> bool:
 
 def is_counted(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether a finished trial counts toward the budget."""
-    from optuna.trial import TrialState
-
     return _counts(trial, TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -76,16 +76,12 @@ class Budget:
         self.waiting = 0
         self.taken: set[int] = set()
         self._last_refresh = 0.0
-        from sweeprun.storage.sql_counts import rdb_counter
-
         self.sql = None if self.grid else rdb_counter(study)
         #: the counts were read just now (this launch): no waiting trial means none to pop
         self.exact = False
         self.refresh()
 
     def refresh(self) -> None:
-        from optuna.trial import TrialState
-
         if self.sql is not None:
             counts, stop, reached = self.sql.refresh(STOP_ATTR, self.metric)
             self._take(counts)
@@ -161,8 +157,6 @@ class Budget:
         """After ``ask``: may this trial run without going over the cap? Trials are admitted
         in number order — counted and running trials numbered below it take the budget first
         — so agents racing for the last places never overshoot. Checked near the cap only."""
-        from optuna.trial import TrialState
-
         if not self.near_cap():
             return True
         assert self.cap is not None
@@ -200,15 +194,3 @@ class Budget:
             self.counted += 1
         else:  # re-queued: the waiting copy holds its parameters (and grid index)
             self.waiting += 1
-
-
-def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
-    """Queue every grid point in W&B order (once, when the sweep is created)."""
-    points = space.grid_points()
-    for idx, values in enumerate(points):
-        study.enqueue_trial(
-            space.from_values(values),
-            user_attrs={"sweeprun.grid_index": idx},
-            skip_if_exists=False,
-        )
-    return len(points)

@@ -6,6 +6,7 @@ Per-trial files live in ``<sweeprun dir>/<sweep>/trial-<n>/``: ``stdout.log``, `
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -35,8 +36,6 @@ def safe_name(name: str) -> str:
     """A sweep name as a single, harmless directory name (no ``/``, ``..``, NUL; bounded)."""
     cleaned = _UNSAFE.sub("_", name).strip(".") or "sweep"
     if len(cleaned) > 100:
-        import hashlib
-
         cleaned = cleaned[:80] + "-" + hashlib.sha1(name.encode()).hexdigest()[:12]
     return cleaned
 

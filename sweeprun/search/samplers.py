@@ -8,9 +8,11 @@ and results do not shift with Optuna's defaults); W&B's ``hyperband`` is
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
-from sweeprun.errors import SweepError
+from sweeprun.errors import SweepError, did_you_mean
+from sweeprun.space.grid import flatten
 
 if TYPE_CHECKING:
     import optuna
@@ -71,8 +73,6 @@ def choose_auto(cfg: SweepConfig) -> tuple[str, str]:
     CMA-ES; otherwise multivariate TPE with the constant liar (categorical and numeric
     parameters alike, safe in parallel).
     """
-    from sweeprun.space.distributions import flatten
-
     cap = cfg.trial_cap()
     if cfg.metrics:
         if cap is None or cap >= 100:
@@ -109,10 +109,6 @@ def resolved_method(cfg: SweepConfig) -> str:
 
 
 def make_sampler(cfg: SweepConfig, salt: int | None = None) -> optuna.samplers.BaseSampler:
-    import inspect
-
-    from sweeprun.errors import did_you_mean
-
     method = resolved_method(cfg)
     check_installed(method)
     path, _ = SAMPLERS[method]
