@@ -18,9 +18,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import psutil
+from optuna.trial import TrialState
 
 from sweeprun.run.liveness import LEASE_ATTR
 from sweeprun.run.process.tree import LAUNCH_VAR, TrialTree, stop_tree
+from sweeprun.run.requeue import requeue
 from sweeprun.storage.batching import trial_writer
 from sweeprun.storage.optuna_adapter import (
     HeartbeatStorage,
@@ -117,8 +119,6 @@ def recover_orphans(
     With ``rdb`` (a storage with Optuna's heartbeat on, RDB), other hosts' trials are judged by
     Optuna's heartbeat table (the stale ids ``fail_stale_trials`` would fail), this host's by
     their owner's pid, and a trial with no owner yet by its start time."""
-    from optuna.trial import TrialState
-
     stale = set(stale_trial_ids(rdb, study_id_of(study))) if rdb is not None else set()
     now = time.time()
     count = 0
@@ -135,8 +135,6 @@ def recover_orphans(
 
 
 def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -> bool:
-    from optuna.trial import TrialState
-
     pid = t.user_attrs.get("sweeprun.pid")
     owner = t.user_attrs.get("sweeprun.owner") or {}
     if pid and owner.get("host") == HOST:
@@ -152,21 +150,16 @@ def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -
             return False
     except (RuntimeError, KeyError):  # finished or reaped meanwhile by another agent
         return False
-    requeue(study, space, t)
+    # the same attempt again: the orphaned one never got to finish
+    attempt = int(t.user_attrs.get("sweeprun.attempt", 1))
+    requeue(study, params_of(space, t), t.user_attrs, retry_of=t.number, attempt=attempt)
     return True
 
 
-def requeue(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -> None:
+def params_of(space: SearchSpace, t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The Optuna parameters of a reaped trial, to queue them again."""
     values = t.user_attrs.get("sweeprun.params")
     if values is not None:
-        params = space.from_values(values)
-    else:  # killed before its launch record: a queued trial's parameters are in fixed_params
-        params = dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
-    attrs: dict[str, Any] = {
-        "sweeprun.retry_of": t.number,
-        "sweeprun.attempt": int(t.user_attrs.get("sweeprun.attempt", 1)),
-    }
-    for key in ("sweeprun.grid_index", "sweeprun.baseline", "sweeprun.smoke_case"):
-        if key in t.user_attrs:
-            attrs[key] = t.user_attrs[key]
-    study.enqueue_trial(params, user_attrs=attrs, skip_if_exists=False)
+        return space.from_values(values)
+    # killed before its launch record: a queued trial's parameters are in fixed_params
+    return dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})

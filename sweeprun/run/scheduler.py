@@ -28,6 +28,7 @@ from sweeprun.run.liveness import Keeper, enable_rdb_heartbeat
 from sweeprun.run.process.child import Child, ChildOutcome
 from sweeprun.run.recovery import owner_tag, recover_orphans
 from sweeprun.run.request import prepare_trial
+from sweeprun.run.requeue import requeue
 from sweeprun.run.shutdown import Shutdown
 from sweeprun.run.trial import (
     Running,
@@ -35,7 +36,6 @@ from sweeprun.run.trial import (
     child_callbacks,
     end_attrs,
     launch_attrs,
-    requeue_run,
     sampler_info,
     take_token,
     tell,
@@ -389,7 +389,10 @@ class Controller:
         for hook in self.on_finished:
             hook(trial_id_of(run.trial))
         if verdict.requeue or retry:
-            requeue_run(self.study, self.space, run, verdict)
+            # a retry is the next attempt; an interrupted or stopped trial runs its own again
+            attempt = run.attempt + (0 if verdict.requeue else 1)
+            params = self.space.from_values(run.values)
+            requeue(self.study, params, run.trial.user_attrs, retry_of=run.number, attempt=attempt)
         self.budget.finished(run.grid_index, counted, verdict.state)
         self._account(verdict, counted)
         self.display.finished(run.number, verdict, outcome, run.values)

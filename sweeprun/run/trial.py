@@ -1,5 +1,6 @@
 """One running trial as the controller sees it, and the records written when it starts and
-ends: its attributes, the intermediate-value rate limit, telling the study, re-queueing."""
+ends: its attributes, the intermediate-value rate limit, telling the study (re-queueing is
+:mod:`sweeprun.run.requeue`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import optuna
+from optuna.trial import TrialState
+
+from sweeprun import __version__
 from sweeprun.run.liveness import LEASE_ATTR
 from sweeprun.run.verdict import COMPLETE, FAIL, PRUNED, Verdict
 from sweeprun.storage.batching import trial_writer
@@ -21,15 +26,13 @@ from sweeprun.storage.optuna_adapter import (
     tell_quietly,
     trial_id_of,
 )
+from sweeprun.storage.retrying import RetryingStorage
 
 if TYPE_CHECKING:
-    import optuna
-
     from sweeprun.config.models import SweepConfig
     from sweeprun.metrics.parser import MetricParser
     from sweeprun.metrics.summary import Summary
     from sweeprun.run.process.child import Child, ChildOutcome
-    from sweeprun.space.distributions import SearchSpace
 
 # Intermediate values: every one is written to the storage, except from a program that floods
 # them: after a burst of REPORT_BURST, at most REPORT_RATE per second per trial (the newest
@@ -124,10 +127,6 @@ def child_callbacks(
 
 def sampler_info(cfg: SweepConfig, study: optuna.Study) -> dict[str, Any]:
     """What drew the parameters (the attribute ``sweeprun.sampler`` of every trial)."""
-    import optuna
-
-    from sweeprun import __version__
-
     return {
         "method": cfg.method,
         "sampler": type(study.sampler).__name__,
@@ -179,10 +178,6 @@ def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | No
     """Record the verdict; the error text when the storage refuses (e.g. already reaped).
     The records the trial holds (the end attributes) go out with the state write; when it is
     refused they are still written (and refused too when the trial is finished)."""
-    from optuna.trial import TrialState
-
-    from sweeprun.storage.retrying import RetryingStorage
-
     state = {
         COMPLETE: TrialState.COMPLETE,
         PRUNED: TrialState.PRUNED,
@@ -205,20 +200,6 @@ def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | No
             trial_writer(storage).flush(trial_id_of(trial))
         return str(exc)
     return None
-
-
-def requeue_run(study: optuna.Study, space: SearchSpace, run: Running, verdict: Verdict) -> None:
-    """Queue the same parameters again (a retry, or an interrupted/orphaned trial)."""
-    attrs: dict[str, Any] = {
-        "sweeprun.retry_of": run.number,
-        "sweeprun.attempt": run.attempt + (0 if verdict.requeue else 1),
-    }
-    if run.grid_index is not None:
-        attrs["sweeprun.grid_index"] = run.grid_index
-    for key in ("sweeprun.baseline", "sweeprun.smoke_case"):
-        if key in run.trial.user_attrs:
-            attrs[key] = run.trial.user_attrs[key]
-    study.enqueue_trial(space.from_values(run.values), user_attrs=attrs, skip_if_exists=False)
 
 
 EventQueue = queue.Queue[Event]
