@@ -8,6 +8,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POLICY, SweepError
+from sweeprun.integrations.mlflow import MlflowTracker
+from sweeprun.results.rank import (
+    baseline_improvement,
+    best_trials,
+    describe_improvement,
+    state_counts,
+)
+from sweeprun.results.read import objectives_of
+from sweeprun.run.budget import is_counted
+from sweeprun.run.display import Final
+from sweeprun.run.scheduler import Controller
+from sweeprun.storage.optuna_adapter import storage_of
 from sweeprun.storage.urls import sweeprun_dir
 
 if TYPE_CHECKING:
@@ -39,8 +51,6 @@ def run_agent(
     trial_timeout: float | None = None,
     track: bool = True,
 ) -> int:
-    from sweeprun.run.scheduler import Controller
-
     ctl = Controller(
         sweep,
         display,
@@ -80,10 +90,6 @@ def start_tracking(sweep: Sweep, ctl: Controller) -> MlflowTracker | None:
     block = sweep.config.tracking.mlflow
     if block is None:
         return None
-    from sweeprun.integrations.mlflow import MlflowTracker
-    from sweeprun.results.read import objectives_of
-    from sweeprun.storage.optuna_adapter import storage_of
-
     objectives = [o.name for o in objectives_of(sweep.config)]
     tracker = MlflowTracker(block, sweep.name, objectives)
     tracker.catch_up(sweep.study.get_trials(deepcopy=False), owner=ctl.owner)
@@ -111,15 +117,6 @@ def describe_trial(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
 
 
 def summarize(sweep: Sweep, result: RunResult) -> Final:
-    from sweeprun.results.rank import (
-        baseline_improvement,
-        best_trials,
-        describe_improvement,
-        state_counts,
-    )
-    from sweeprun.results.read import objectives_of
-    from sweeprun.run.display import Final
-
     trials = sweep.study.get_trials(deepcopy=False)
     objectives = objectives_of(sweep.config)
     counts = {state: n for state, n in state_counts(trials).items() if n}
@@ -152,8 +149,6 @@ def summarize(sweep: Sweep, result: RunResult) -> Final:
 
 def _counted_failures(sweep: Sweep) -> int:
     from optuna.trial import TrialState
-
-    from sweeprun.run.budget import is_counted
 
     failed = sweep.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
     return sum(1 for t in failed if is_counted(t))

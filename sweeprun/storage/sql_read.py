@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.storage.optuna_adapter import trial_id_of
+from sweeprun.storage.records import CONFIG
 from sweeprun.storage.sql_trials import Tables, read_study_trials
 from sweeprun.storage.urls import StorageSpec, sqlalchemy_url
-from sweeprun.sweep import CONFIG_ATTR
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -107,7 +107,7 @@ class Reader:
         import sqlalchemy as sa
 
         a = self.tables.study_attrs
-        q = sa.select(a.c.study_id, a.c.value_json).where(a.c.key == CONFIG_ATTR)
+        q = sa.select(a.c.study_id, a.c.value_json).where(a.c.key == CONFIG)
         if study_id is not None:
             q = q.where(a.c.study_id == study_id)
         return {sid: json.loads(vj) for sid, vj in conn.execute(q)}
