@@ -36,7 +36,7 @@ _fd_broken: set[int] = set()
 
 
 def _json(metrics: dict[str, Any]) -> str:
-    import json
+    import json  # lazy: ``import sweeprun`` in a training program stays cheaper than json
 
     return json.dumps(metrics, default=str, allow_nan=True)
 
