@@ -71,8 +71,8 @@ REASON = "sweeprun.reason"
 #: the last lines of the program's output when it failed
 TAIL = "sweeprun.tail"
 
-# written when a trial is queued (run/trial.py requeue_run, run/recovery.py, run/budget.py,
-# sweep.py, commands/smoke.py)
+# written when a trial is queued (run/requeue.py for retries, interrupted and orphaned trials;
+# sweep.py for baselines and grid points; commands/smoke.py)
 
 #: which attempt of the same parameters this is, from 1 (a retry or a re-queue adds one)
 ATTEMPT = "sweeprun.attempt"
