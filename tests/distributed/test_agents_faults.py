@@ -23,7 +23,7 @@ import optuna
 import pytest
 
 from tests.helpers.agents import check_complete, write_sweep
-from tests.helpers.cli import finish, run_cli, spawn
+from tests.helpers.cli import finish, read_until, run_cli, spawn
 from tests.helpers.pgprivate import PrivatePostgres, private_pg_fixture  # noqa: F401 (fixture)
 from tests.helpers.processes import alive
 from tests.helpers.studies import study_exists, trials_of, unique
@@ -198,10 +198,15 @@ def test_database_restart_mid_sweep_loses_nothing(
         return {first.pid, second.pid} <= owners and done >= 2
 
     wait_until(both_at_work, what="both agents at work")
+    running = [int(t.user_attrs["sweeprun.pid"]) for t in trials_of(url, name)
+               if t.state.name == "RUNNING" and "sweeprun.pid" in t.user_attrs]  # fmt: skip
     private_pg.stop()
-    time.sleep(3)  # agents hit the outage: running trials end, results wait to be written
+    # the agents hit the outage: running trials end, results wait to be written
+    early = read_until(first, "is unreachable", stream="stderr")
+    wait_until(lambda: not any(alive(pid) for pid in running), 60, "the running trials end")
     private_pg.start()
     results = [finish(p, timeout=240) for p in (first, second)]
+    results[0].stderr = early + results[0].stderr
     for res in results:
         res.assert_code(0)
         assert private_pg.password not in res.stdout + res.stderr
@@ -226,8 +231,9 @@ def test_an_idle_agent_rides_out_a_database_outage(
     name = unique("idle-outage")
     sweep = long_sweep(tmp_path, name, cap=2, epochs=60, extra=FAST_LIVENESS.replace("4s", "60s"))
     first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path)
-    wait_until(lambda: running_of(url, name, first.pid), what="first trial running")
-    time.sleep(2)  # the second agent's trial ends about 2 s after the first one
+    # pacing, not synchronisation: the second agent's trial is to end about 2 s after the
+    # first one (the storage's curve lags the trial too much to wait on its progress instead)
+    time.sleep(2)
     second = spawn(procs, "agent", name, "--storage", url, cwd=tmp_path)
     wait_until(lambda: running_of(url, name, second.pid), what="second trial running")
     wait_until(
@@ -236,10 +242,11 @@ def test_an_idle_agent_rides_out_a_database_outage(
         what="first trial done",
     )
     private_pg.stop()  # the first agent is idle, waiting for the second agent's trial
-    time.sleep(3)
+    early = read_until(first, "is unreachable", stream="stderr")  # its reaping hit the outage
     private_pg.start()
-    for p in (first, second):
-        res = finish(p, timeout=180)
+    results = [finish(p, timeout=180) for p in (first, second)]
+    results[0].stderr = early + results[0].stderr
+    for res in results:
         res.assert_code(0)
     trials = trials_of(url, name)
     assert [t.state.name for t in trials].count("COMPLETE") == 2

@@ -95,18 +95,22 @@ def finish(p: subprocess.Popen[str], timeout: float = 120) -> Result:
     return Result(argv, p.returncode, out, err)
 
 
-def read_until(p: subprocess.Popen[str], text: str, timeout: float = 60) -> str:
-    """What a spawned command has printed on stdout up to ``text`` (an event to wait on:
-    plain output is flushed line by line); fail if it exits or stays silent first. Reads the
-    pipe itself, not through ``p.stdout``'s buffer, so :func:`finish` gets all the rest."""
-    assert p.stdout is not None
-    fd = p.stdout.fileno()
+def read_until(
+    p: subprocess.Popen[str], text: str, timeout: float = 60, stream: str = "stdout"
+) -> str:
+    """What a spawned command has printed on ``stream`` up to ``text`` (an event to wait on:
+    its notes and plain output are flushed line by line); fail if it exits or stays silent
+    first. Reads the pipe itself, not through the file object's buffer, so that
+    :func:`finish` gets all the rest (prepend what this returned)."""
+    pipe = p.stdout if stream == "stdout" else p.stderr
+    assert pipe is not None
+    fd = pipe.fileno()
     seen = b""
     end = time.monotonic() + timeout
     while text.encode() not in seen:
         ready, _, _ = select.select([fd], [], [], max(0.0, end - time.monotonic()))
         if not ready:
-            raise AssertionError(f"{text!r} not printed in {timeout}s; stdout so far:\n{seen!r}")
+            raise AssertionError(f"{text!r} not printed in {timeout}s; {stream}:\n{seen!r}")
         chunk = os.read(fd, 1 << 16)
         if not chunk:
             raise AssertionError(f"exited ({p.wait()}) before printing {text!r}:\n{seen!r}")
