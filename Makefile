@@ -16,7 +16,7 @@ OPTUNA_OLDEST ?= 5.0.0
 OPTUNA_NEWEST ?= latest
 COMPAT_TIERS ?= unit or cli
 
-.PHONY: install install-user constraints test test-unit test-fast test-compat chaos lint \
+.PHONY: install install-user constraints test test-unit test-fast test-integrations test-compat chaos lint \
 	format bench bench-quick clean
 
 # pip, setuptools and wheel come from the pins first, so the editable build uses the pinned
@@ -24,7 +24,7 @@ COMPAT_TIERS ?= unit or cli
 $(BIN)/sweeprun: pyproject.toml $(CONSTRAINTS)
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) pip setuptools wheel
-	$(BIN)/python -m pip install -q --no-build-isolation -c $(CONSTRAINTS) -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-build-isolation -c $(CONSTRAINTS) -e '.[dev,integrations]'
 	$(BIN)/python -m pip check
 	touch $@
 
@@ -56,6 +56,10 @@ test-unit: install
 # the inner loop: unit + cli tiers without soaks and slow tests
 test-fast: install
 	$(call pytest,-n $(JOBS) -m "(unit or cli) and not chaos and not slow" -x)
+
+# real programs with the real frameworks (wandb, ...)
+test-integrations: install
+	$(call pytest,-n $(JOBS) -m integrations)
 
 chaos: install
 	$(call pytest,-n $(JOBS) -m chaos)

@@ -81,7 +81,7 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
             p.communicate()
 
 
-TIERS = ("unit", "cli", "distributed")
+TIERS = ("unit", "cli", "distributed", "integrations")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

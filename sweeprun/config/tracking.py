@@ -89,6 +89,13 @@ class WandbTracking(_Block):
     tags: Annotated[list[str] | None, BeforeValidator(_tag_list)] = Field(
         None, description="WANDB_TAGS (a list, or comma-separated text); default: sweeprun."
     )
+    sweep_id: bool = Field(
+        False,
+        description="Set WANDB_SWEEP_ID to the sweep name, as W&B's agent does (wandb then"
+        " ignores the project, entity and run id given to wandb.init; WANDB_PROJECT and"
+        " WANDB_ENTITY still apply). Off by default: the parameters reach wandb.config through"
+        " WANDB_SWEEP_PARAM_PATH either way.",
+    )
 
 
 def _also_boolean(schema: dict[str, Any]) -> None:
@@ -147,6 +154,8 @@ def wandb_env(tracking: Tracking, sweep: str, environ: Mapping[str, str]) -> dic
             env[key] = explicit
         elif key not in environ:
             env[key] = default
+    if block.sweep_id:
+        env["WANDB_SWEEP_ID"] = sweep
     return env
 
 

@@ -35,7 +35,7 @@ from sweeprun.metrics.grammar import (
     regex_raw,
     substring_filter,
 )
-from sweeprun.metrics.summary import Summary
+from sweeprun.metrics.summary import SUMMARY_PREFIX, Summary
 
 __all__ = ["MAX_OTHER", "MetricParser"]
 
@@ -58,7 +58,8 @@ class MetricParser:
         self.fmt = fmt
         self._counts: dict[str, int] = {}  # reports per kept name
         self._structured: set[str] = set()  # names that arrived as structured values
-        self._declared = frozenset(self.names)
+        # a declared metric's summary value (``_summary.<name>``) is kept in full too
+        self._declared = frozenset(self.names) | {SUMMARY_PREFIX + n for n in self.names}
         self._declared_steps = self._declared & frozenset(STEP_KEYS)
         self._max_other = max_other
         self._others = 0  # undeclared names kept

@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sweeprun.metrics.grammar import Goal, MetricEvent, Mode
 
-__all__ = ["MetricStats", "Summary"]
+__all__ = ["SUMMARY_PREFIX", "MetricStats", "Summary"]
+
+#: a program's own summary value of a metric arrives as ``{"_summary": {"val_loss": 0.2}}``
+#: (what the wandb hook reports for ``run.summary`` writes), i.e. the name ``_summary.val_loss``
+SUMMARY_PREFIX = "_summary."
 
 
 @dataclass
@@ -97,8 +101,17 @@ class Summary:
         return stats is not None and bool(stats.history)
 
     def objective(self, name: str, goal: Goal, mode: Mode = "best") -> float | None:
-        """The value told to the study, or None when no finite value was reported."""
+        """The value told to the study, or None when no finite value was reported.
+
+        W&B's controller rule with a summary value (``_summary.<name>``, the last one written):
+        ``best`` is the extremum over the history and the summary value, ``last`` is the
+        summary value when there is one."""
         stats = self.metrics.get(name)
-        if stats is None:
+        pinned = self.metrics.get(SUMMARY_PREFIX + name)
+        summary = pinned.last if pinned is not None else None
+        if mode == "last":
+            return summary if summary is not None else (stats.last if stats else None)
+        values = [v for v in (stats.best(goal) if stats else None, summary) if v is not None]
+        if not values:
             return None
-        return stats.last if mode == "last" else stats.best(goal)
+        return max(values) if goal == "maximize" else min(values)

@@ -5,10 +5,12 @@ Shared by ``start`` and ``agent``.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POLICY, SweepError
 from sweeprun.integrations.mlflow import MlflowTracker
+from sweeprun.integrations.wandb import offline_note, uses_wandb
 from sweeprun.results.rank import (
     baseline_improvement,
     best_trials,
@@ -65,6 +67,8 @@ def run_agent(
         trial_timeout=trial_timeout,
     )
     tracker = start_tracking(sweep, ctl) if track else None
+    for note in wandb_notes(sweep, extra_env or {}):
+        display.note(note)
     try:
         result = ctl.run()
     except OSError as exc:  # the storage's disk is full, read-only, gone ...
@@ -82,6 +86,15 @@ def run_agent(
     final = summarize(sweep, result)
     display.summary(final)
     return final.exit_code
+
+
+def wandb_notes(sweep: Sweep, extra_env: dict[str, str]) -> list[str]:
+    """The one note that the program's wandb will run offline (no credentials found)."""
+    cfg = sweep.config
+    if cfg.tracking.wandb is None or not uses_wandb(cfg.program, cfg.trial.cwd or os.getcwd()):
+        return []
+    note = offline_note(os.environ, {**cfg.trial.env, **extra_env})
+    return [note] if note else []
 
 
 def start_tracking(sweep: Sweep, ctl: Controller) -> MlflowTracker | None:

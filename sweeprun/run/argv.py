@@ -215,7 +215,6 @@ def trial_env(
             "SWEEPRUN_TRIAL_DIR": trial_dir,
             "SWEEPRUN_LAUNCH": launch,
             "SWEEPRUN_PARAMS": args_json_text(params),
-            "WANDB_SWEEP_ID": sweep,
             "WANDB_RUN_ID": run_id,
             "WANDB_SWEEP_PARAM_PATH": param_path,
         }

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.config.tracking import wandb_env
+from sweeprun.integrations.wandb import trial_wandb_env
 from sweeprun.run.argv import (
     args_json_text,
     build_argv,
@@ -78,6 +79,8 @@ def prepare_trial(
     env_extra = {**wandb_env(cfg.tracking, sweep, os.environ), **cfg.trial.env}
     if extra_env:
         env_extra.update(extra_env)
+    if cfg.tracking.wandb is not None:  # the program's own wandb reaches sweeprun
+        env_extra.update(trial_wandb_env(os.environ, env_extra))
     if "PYTHONUNBUFFERED" not in os.environ and "PYTHONUNBUFFERED" not in env_extra:
         # un-flushed print() reaches us as it happens, so pruning stops a program early
         env_extra["PYTHONUNBUFFERED"] = "1"

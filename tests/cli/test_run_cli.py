@@ -138,7 +138,8 @@ def test_environment_and_wandb_param_file(tmp_path: Path, _private_sweeprun_dir:
     env = json.loads(out[0])["env"]
     assert env["SWEEPRUN_SWEEP"] == "envsweep" and env["SWEEPRUN_TRIAL"] == "0"
     assert json.loads(env["SWEEPRUN_PARAMS"]) == {"lr": 0.1, "opt": {"m": 0.9}}
-    assert env["WANDB_SWEEP_ID"] and env["WANDB_RUN_ID"] and env["MY_VAR"] == "hi"
+    assert env["WANDB_SWEEP_ID"] is None  # opt-in (tracking.wandb.sweep_id): it drops project
+    assert env["WANDB_RUN_ID"] and env["MY_VAR"] == "hi"
     assert Path(env["SWEEPRUN_TRIAL_DIR"]) == Path(t.user_attrs["sweeprun.log_dir"])
     assert "lr:|  value: 0.1" in out[1]
     assert t.value == 0.5

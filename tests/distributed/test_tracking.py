@@ -276,6 +276,9 @@ def test_wandb_env_precedence() -> None:
         "WANDB_RUN_GROUP": "g", "WANDB_JOB_TYPE": "train", "WANDB_TAGS": "a,b",
     }  # fmt: skip
     assert wandb_env(_tracking({"wandb": False}), "s", {}) == {}
+    # WANDB_SWEEP_ID is opt-in: with it wandb ignores the project given to wandb.init
+    assert "WANDB_SWEEP_ID" not in wandb_env(_tracking({}), "s", {})
+    assert wandb_env(_tracking({"wandb": {"sweep_id": True}}), "s", {})["WANDB_SWEEP_ID"] == "s"
     assert _tracking({"mlflow": True}).mlflow is not None
     assert _tracking({"mlflow": False}).mlflow is None
 

@@ -151,7 +151,7 @@ def test_trial_env_sets_the_contract_variables_and_ours_win() -> None:
     assert env["SWEEPRUN_SWEEP"] == "s1" and env["SWEEPRUN_TRIAL"] == "7"
     assert env["SWEEPRUN_TRIAL_DIR"] == "/t/7" and env["SWEEPRUN_LAUNCH"] == "abc123"
     assert json.loads(env["SWEEPRUN_PARAMS"]) == {"lr": 0.1}
-    assert env["WANDB_SWEEP_ID"] == "s1" and env["WANDB_RUN_ID"] == "s1-7"
+    assert "WANDB_SWEEP_ID" not in env and env["WANDB_RUN_ID"] == "s1-7"  # opt-in: tracking
     assert env["WANDB_SWEEP_PARAM_PATH"] == "/t/7/config-s1-7.yaml"
     assert env["CUDA_VISIBLE_DEVICES"] == "1,3"
     no_gpu = trial_env(
