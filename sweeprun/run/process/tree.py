@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -64,12 +65,14 @@ class TrialTree:
                     continue
         if self.marker:
             since = self.since - _SINCE_SLACK
-            for proc in psutil.process_iter(["create_time"]):
-                created = proc.info.get("create_time")
-                if proc.pid in found or created is None or created < since:
+            for pid, created, env in _INDEX.scan():
+                if pid in found or created < since:
                     continue
-                if self._marked(proc) and _live(proc):
-                    found[proc.pid] = proc
+                if all(env.get(k) == v for k, v in self.marker.items()):
+                    with contextlib.suppress(psutil.Error):
+                        proc = psutil.Process(pid)
+                        if _live(proc) and self._marked(proc):  # still that process
+                            found[pid] = proc
         return list(found.values())
 
     def alive(self) -> bool:
@@ -101,6 +104,39 @@ class TrialTree:
         except psutil.Error:
             return False
         return all(env.get(k) == v for k, v in self.marker.items())
+
+
+class _MarkerIndex:
+    """The create time and the marker variables of every process on this host, read once per
+    process: a scan lists the pids (cheap) and reads only those it has not seen in the last
+    listing, so a trial's end costs a directory listing, not a read of every process. A pid
+    that vanished from a listing is read again when it comes back (a reused pid)."""
+
+    _KEYS = (LAUNCH_VAR, "SWEEPRUN_SWEEP", "SWEEPRUN_TRIAL")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[int, tuple[float, dict[str, str]]] = {}
+
+    def scan(self) -> list[tuple[int, float, dict[str, str]]]:
+        with self._lock:
+            pids = psutil.pids()
+            self._known = {pid: self._known.get(pid) or self._read(pid) for pid in pids}
+            return [(pid, created, env) for pid, (created, env) in self._known.items()]
+
+    def _read(self, pid: int) -> tuple[float, dict[str, str]]:
+        """A process that is gone or not ours to read (kernel threads, other users' processes)
+        is known as unmarked until its pid leaves the listing."""
+        try:
+            proc = psutil.Process(pid)
+            created = proc.create_time()
+            env = proc.environ()
+        except psutil.Error:
+            return 0.0, {}
+        return created, {k: env[k] for k in self._KEYS if k in env}
+
+
+_INDEX = _MarkerIndex()
 
 
 def _live(proc: psutil.Process) -> bool:
