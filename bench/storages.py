@@ -158,10 +158,9 @@ def status_best(n: int) -> list[str]:
     """`sweeprun status`, `status NAME` and `best NAME` on an ``n``-trial sweep with sweeprun's
     attributes (the results tests' builder), on the journal file and on PostgreSQL."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from tests.distributed.test_results import build_big_sweep
-
     from sweeprun.storage.open import open_storage
     from sweeprun.storage.urls import classify
+    from tests.distributed.test_results import build_big_sweep
 
     out = []
     d = tmpdir()
