@@ -310,6 +310,7 @@ class Controller:
                 batch.append(self.events.get_nowait())
             except queue.Empty:
                 break
+        self.shutdown.handle_signals()
         for kind, number, payload in batch:
             run = self.running.get(number)
             if run is None:

@@ -15,6 +15,7 @@ and sees the scheduler's running trials and result, which the scheduler owns.
 
 from __future__ import annotations
 
+import collections
 import queue
 import signal
 import threading
@@ -58,6 +59,8 @@ class Shutdown:
         #: no new trial is launched; running ones finish (or are being stopped)
         self.draining = False
         self.interrupts = 0
+        #: signals received, not yet acted on (appended by the handler, popped by the loop)
+        self._received: collections.deque[int] = collections.deque()
 
     def check_stop(self) -> bool:
         """Honour `sweeprun stop NAME` (graceful) and `sweeprun stop NAME --now`."""
@@ -97,19 +100,28 @@ class Shutdown:
             signal.signal(sig, handler)
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Record the signal only. A handler runs between two bytecodes of whatever the main
+        thread was doing, a write to stdout included, so printing or stopping children from here
+        can fail (a reentrant write) or deadlock; :meth:`handle_signals` acts on it from the
+        scheduler's loop, within one event wait (0.2 s)."""
         self.result.interrupted = True
-        self.interrupts += 1
-        if signum == signal.SIGINT and self.interrupts == 1 and self.running:
-            self.draining = True
-            self.display.note(
-                f"interrupted: launching stopped; waiting for {len(self.running)} running "
-                "trial(s) to finish (Ctrl-C again to stop them)"
-            )
-            return
-        self.draining = True
-        if self.running:
-            self.display.note(f"stopping {len(self.running)} running trial(s)")
-        self.stop_all(INTERRUPTED)
+        self.draining = True  # no launch from here on, even before the loop looks
+        self._received.append(signum)
+
+    def handle_signals(self) -> None:
+        """Act on the signals received since the last call, in order (scheduler loop only)."""
+        while self._received:
+            signum = self._received.popleft()
+            self.interrupts += 1
+            if signum == signal.SIGINT and self.interrupts == 1 and self.running:
+                self.display.note(
+                    f"interrupted: launching stopped; waiting for {len(self.running)} running "
+                    "trial(s) to finish (Ctrl-C again to stop them)"
+                )
+                continue
+            if any(r.stop_reason is None for r in self.running.values()):
+                self.display.note(f"stopping {len(self.running)} running trial(s)")
+            self.stop_all(INTERRUPTED)
 
     def stop_all(self, reason: str) -> None:
         self.draining = True
