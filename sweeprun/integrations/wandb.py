@@ -10,6 +10,7 @@ in its place). ``SWEEPRUN_WANDB_HOOK=0`` leaves the hook out while keeping the r
 
 from __future__ import annotations
 
+import functools
 import netrc
 import os
 from collections.abc import Mapping
@@ -28,8 +29,14 @@ def credentials_found(environ: Mapping[str, str]) -> bool:
     else ``~/.netrc``) for the W&B host (``WANDB_BASE_URL``, default api.wandb.ai)."""
     if environ.get("WANDB_API_KEY"):
         return True
-    host = urlparse(environ.get("WANDB_BASE_URL") or f"https://{_DEFAULT_HOST}").hostname
-    path = environ.get("NETRC") or os.path.join(environ.get("HOME") or "~", ".netrc")
+    return _netrc_has(environ.get("WANDB_BASE_URL"), environ.get("NETRC"), environ.get("HOME"))
+
+
+@functools.lru_cache(maxsize=8)
+def _netrc_has(base_url: str | None, netrc_path: str | None, home: str | None) -> bool:
+    """Read once per agent and setting (every trial asks; the file is not re-read)."""
+    host = urlparse(base_url or f"https://{_DEFAULT_HOST}").hostname
+    path = netrc_path or os.path.join(home or "~", ".netrc")
     try:
         entries = netrc.netrc(os.path.expanduser(path))
     except (OSError, netrc.NetrcParseError):

@@ -4,6 +4,7 @@ are reported and with which step, and the environment a trial gets."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -86,3 +87,50 @@ def test_credentials_from_netrc(tmp_path: Path) -> None:
     assert credentials_found({"HOME": str(tmp_path)})
     assert not credentials_found({"HOME": str(tmp_path), "WANDB_BASE_URL": "https://w.example"})
     assert not credentials_found({"HOME": str(tmp_path / "nobody")})
+
+
+def _python_with_hook(code: str, tmp_path: Path, **env: str) -> str:
+    import subprocess
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, "PYTHONPATH": str(HOOK_DIR), **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+def test_a_program_without_wandb_never_loads_the_mirror(tmp_path: Path) -> None:
+    """Every trial's interpreter runs the sitecustomize: it adds one finder and nothing else
+    (the mirror module loads only when wandb is imported)."""
+    code = (
+        "import sys, json, sqlite3\n"
+        "finders = [type(f).__name__ if not isinstance(f, type) else f.__name__"
+        " for f in sys.meta_path]\n"
+        "print(json.dumps(['sweeprun_wandb_hook' in sys.modules, finders[0]]))\n"
+    )
+    loaded, first = json.loads(_python_with_hook(code, tmp_path))
+    assert loaded is False
+    assert first == "_SweeprunWandbFinder"
+    off = json.loads(_python_with_hook(code, tmp_path, SWEEPRUN_WANDB_HOOK="0"))
+    assert off[1] != "_SweeprunWandbFinder"
+
+
+def test_a_hidden_bytecode_only_sitecustomize_still_runs(tmp_path: Path) -> None:
+    import py_compile
+
+    site = tmp_path / "site"
+    site.mkdir()
+    src = tmp_path / "sc_src.py"
+    src.write_text("import builtins\nbuiltins.SEEN = 'bytecode sitecustomize'\n")
+    py_compile.compile(str(src), cfile=str(site / "sitecustomize.pyc"))
+    out = _python_with_hook(
+        "import builtins; print(getattr(builtins, 'SEEN', 'not run'))",
+        tmp_path,
+        PYTHONPATH=os.pathsep.join([str(HOOK_DIR), str(site)]),
+    )
+    assert out == "bytecode sitecustomize"

@@ -1,9 +1,10 @@
 """Mirror a trial program's own wandb calls into sweeprun's metrics channel, unchanged.
 
-Loaded by sweeprun's ``sitecustomize`` in the trial's Python (which may not be sweeprun's own
-and may not have sweeprun installed: this module is stdlib only and finds sweeprun's client
-module by its path). When the program imports ``wandb``, two public methods are wrapped, in the
-child only, after wandb's own module has run:
+Loaded the first time a trial program imports ``wandb``, by the finder sweeprun's
+``sitecustomize`` puts on ``sys.meta_path``, in the trial's Python (which may not be sweeprun's
+own and may not have sweeprun installed: this module is stdlib only and finds sweeprun's client
+module by its path). Two public methods are wrapped, in the child
+only, after wandb's own module has run:
 
 * ``wandb.sdk.wandb_run.Run.log(data, step=None, commit=None)`` and ``NoopRun.log``
   (``mode=disabled``): ``wandb.log``, ``run.log``, and what Lightning's ``WandbLogger`` and
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # keep ``typing`` out of every trial's start-up
@@ -174,44 +174,17 @@ class _Loader:
         return getattr(self._inner, name)
 
 
-class _Finder:
-    """On ``sys.meta_path``: finds ``wandb`` as the path finder would, with :class:`_Loader`."""
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != "wandb":
-            return None
-        from importlib.machinery import PathFinder
-
-        spec = PathFinder.find_spec(fullname, path, target)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _Loader(spec.loader)  # type: ignore[assignment]  # duck-typed: no importlib.abc at start-up
-        return spec
-
-    def invalidate_caches(self) -> None:
-        pass
-
-
-def install() -> None:
-    if os.environ.get("SWEEPRUN_WANDB_HOOK", "1") == "0":
-        return
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Finder())
-    if "wandb" in sys.modules:  # imported by an earlier customisation
-        _patch(sys.modules["wandb"])
-
-
-def run_hidden_sitecustomize(ours: str) -> None:
-    """Run the ``sitecustomize`` that ours hides (the next one on ``sys.path``), as site.py
-    would have; its errors surface as site.py reports them."""
+def find_wandb(path: Any = None, target: Any = None) -> Any:
+    """``wandb``'s spec as the path finder finds it, with :class:`_Loader` (called by the
+    finder ``sitecustomize`` puts on ``sys.meta_path``, the first time wandb is imported)."""
     from importlib.machinery import PathFinder
 
-    here = os.path.dirname(os.path.abspath(ours))
-    rest = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
-    spec = PathFinder.find_spec("sitecustomize", rest)
-    if spec is None or spec.loader is None:
-        return
-    import importlib.util
+    spec = PathFinder.find_spec("wandb", path, target)
+    if spec is not None and spec.loader is not None:
+        spec.loader = _Loader(spec.loader)  # type: ignore[assignment]  # duck-typed: no importlib.abc at start-up
+    return spec
 
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sitecustomize"] = module
-    spec.loader.exec_module(module)
+
+def patch_loaded(wandb_module: Any) -> None:
+    """Patch a wandb that was imported before ``sitecustomize`` ran."""
+    _patch(wandb_module)
