@@ -53,7 +53,7 @@ class TrialTree:
         """The live (non-zombie) processes of the trial. Zombies don't count: a container's
         PID 1 may never reap the orphans it inherits."""
         found: dict[int, psutil.Process] = {}
-        if self.pgid is not None:
+        if self.pgid is not None and _group_exists(self.pgid):
             for pid in psutil.pids():
                 try:
                     if os.getpgid(pid) != self.pgid:
@@ -137,6 +137,18 @@ class _MarkerIndex:
 
 
 _INDEX = _MarkerIndex()
+
+
+def _group_exists(pgid: int) -> bool:
+    """Whether any process (a zombie included) is in the group: one system call, where
+    listing the group's members asks every process of the host for its group."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # there, but not ours (recovery: the pgid was reused)
+        return True
+    return True
 
 
 def _live(proc: psutil.Process) -> bool:
