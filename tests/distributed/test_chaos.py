@@ -119,28 +119,33 @@ def run_soak(
             fleet.agent()
         stats.agents_started = agents
         study = open_study(url, name)
-        # kill -9 a random agent every 1-3 s (until 80% of the budget), restart one at once;
-        # only after some progress since the last kill, so that a slow (loaded) machine still
-        # gets through the budget
-        last = -1
+        # kill -9 a random agent at random points of the sweep, restart one at once: the
+        # points are trial counts spread over the first 70% of the budget (so the minimum
+        # number of kills happens however fast the machine is), reached by waiting on the
+        # storage, then a random moment within the running trials
+        spread = max(2, int(cap * 0.7 / min_kills))
+        next_at = rng.randint(1, spread)
         while True:
-            # pacing, not synchronisation: the kills come at random moments, which is the soak
-            time.sleep(rng.uniform(1.0, 3.0))
-            done = counted(study.get_trials(deepcopy=False))
-            if done >= cap * 0.8 and stats.kills >= min_kills:
-                break
+            target = next_at
+
+            def reached(at: int = target) -> bool:
+                return counted(study.get_trials(deepcopy=False)) >= at or not fleet.alive()
+
+            wait_until(reached, 300, f"{target} trials counted", interval=0.1)
             live = fleet.alive()
             if not live:
                 break
-            if done < last + 2:
-                continue
-            last = done
+            time.sleep(rng.uniform(0.0, 0.5))  # pacing: a random moment, not synchronisation
             victim = rng.choice(live)
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             stats.kills += 1
             fleet.agent()
             stats.agents_started += 1
+            done = counted(study.get_trials(deepcopy=False))
+            if done >= cap * 0.8 and stats.kills >= min_kills:
+                break
+            next_at = done + rng.randint(2, spread)
         for p in fleet.procs:
             p.wait(timeout=300)
         # an agent that quits while a dead agent's trials are still RUNNING leaves them to the
@@ -188,9 +193,12 @@ def check_invariants(url: str, name: str, cap: int, stats: SoakStats) -> None:
         problems.append(f"{stats.states['RUNNING']} trial(s) left RUNNING")
     if stats.states["WAITING"] and stats.counted < cap:
         problems.append(f"{stats.states['WAITING']} trial(s) WAITING with budget left")
-    no_reason = [t.number for t in trials if t.state.name == "FAIL" and not _reason(t)]
+    no_reason = [t for t in trials if t.state.name == "FAIL" and not _reason(t)]
     if no_reason:
-        problems.append(f"FAIL trials without sweeprun.reason: {no_reason}")
+        problems.append(
+            "FAIL trials without sweeprun.reason: "
+            + "; ".join(f"{t.number} {t.user_attrs} {t.system_attrs}" for t in no_reason)
+        )
     # nothing lost: every complete trial has its params and its value
     for t in trials:
         if t.state.name == "COMPLETE" and (
