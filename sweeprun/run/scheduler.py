@@ -10,6 +10,7 @@ the per-trial records in :mod:`sweeprun.run.trial`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import queue
 import time
@@ -256,6 +257,9 @@ class Controller:
             )
         except BaseException as exc:
             self.gpus.release(gpus)
+            reason = f"not launched: {type(exc).__name__}: {exc}"[:500]
+            with contextlib.suppress(Exception):  # the storage may be what failed
+                self.writer.write_records(trial_id_of(trial), {"sweeprun.reason": reason})
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)  # (with its parameters)
             raise exc
         req = prepared.request
