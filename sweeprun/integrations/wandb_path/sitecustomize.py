@@ -47,17 +47,10 @@ def _hidden_entries(here):  # type: ignore[no-untyped-def]
 def _run_hidden():  # type: ignore[no-untyped-def]
     here = os.path.dirname(os.path.abspath(__file__))
     entries = list(_hidden_entries(here))
-    if not entries:
-        return
-    import importlib.util
-    from importlib.machinery import PathFinder
+    if entries:
+        import sweeprun_wandb_hook
 
-    spec = PathFinder.find_spec("sitecustomize", entries)
-    if spec is None or spec.loader is None:
-        return
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sitecustomize"] = module
-    spec.loader.exec_module(module)  # its errors surface as site.py reports them
+        sweeprun_wandb_hook.run_sitecustomize(entries)
 
 
 if os.environ.get("SWEEPRUN_WANDB_HOOK", "1") != "0":

@@ -25,7 +25,10 @@ reaches the program.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
+import sys
+from importlib.machinery import PathFinder
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # keep ``typing`` out of every trial's start-up
@@ -39,8 +42,6 @@ _state: dict[str, Any] = {"steps": 0, "client": None}
 def _client() -> Any:
     """sweeprun's stdlib-only client module, loaded from its file (not the package)."""
     if _state["client"] is None:
-        import importlib.util
-
         path = os.path.join(os.path.dirname(os.path.dirname(_HERE)), "client.py")
         spec = importlib.util.spec_from_file_location("_sweeprun_client", path)
         assert spec is not None and spec.loader is not None
@@ -177,8 +178,6 @@ class _Loader:
 def find_wandb(path: Any = None, target: Any = None) -> Any:
     """``wandb``'s spec as the path finder finds it, with :class:`_Loader` (called by the
     finder ``sitecustomize`` puts on ``sys.meta_path``, the first time wandb is imported)."""
-    from importlib.machinery import PathFinder
-
     spec = PathFinder.find_spec("wandb", path, target)
     if spec is not None and spec.loader is not None:
         spec.loader = _Loader(spec.loader)  # type: ignore[assignment]  # duck-typed: no importlib.abc at start-up
@@ -188,3 +187,14 @@ def find_wandb(path: Any = None, target: Any = None) -> Any:
 def patch_loaded(wandb_module: Any) -> None:
     """Patch a wandb that was imported before ``sitecustomize`` ran."""
     _patch(wandb_module)
+
+
+def run_sitecustomize(entries: list[str]) -> None:
+    """Run the ``sitecustomize`` that sweeprun's hides (the first in ``entries``), as site.py
+    would have; its errors surface as site.py reports them."""
+    spec = PathFinder.find_spec("sitecustomize", entries)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sitecustomize"] = module
+    spec.loader.exec_module(module)
