@@ -10,7 +10,6 @@ the per-trial records in :mod:`sweeprun.run.trial`.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import queue
 import time
@@ -223,8 +222,6 @@ class Controller:
             self._launch(gpus)
 
     def _launch(self, gpus: list[str]) -> None:
-        import optuna
-
         if self.budget.exact and self.budget.waiting == 0:  # counted for this launch
             self.writer.expect_no_waiting(study_id_of(self.study))  # ask skips its look
         with self.writer.asking():  # the parameters wait for the launch attributes
@@ -255,13 +252,9 @@ class Controller:
                 extra_args=self.extra_args,
                 timeout=self.trial_timeout,
             )
-        except BaseException as exc:
-            self.gpus.release(gpus)
-            reason = f"not launched: {type(exc).__name__}: {exc}"[:500]
-            with contextlib.suppress(Exception):  # the storage may be what failed
-                self.writer.write_records(trial_id_of(trial), {"sweeprun.reason": reason})
-            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)  # (with its parameters)
-            raise exc
+        except BaseException as exc:  # recorded, with its parameters, then raised
+            self._refuse(trial, gpus, f"not launched: {type(exc).__name__}: {exc}"[:500])
+            raise
         req = prepared.request
         summary = Summary()
         parser = MetricParser(
@@ -295,13 +288,14 @@ class Controller:
         self.display.launched(number, values, list(req.argv), gpus, slot)
 
     def _refuse(self, trial: optuna.Trial, gpus: list[str], reason: str) -> None:
-        """Fail a trial that was asked for but may not run; it does not count."""
+        """Fail a trial that was asked for but may not run (or could not be prepared); it
+        does not count."""
         import optuna
 
+        self.gpus.release(gpus)
         attrs = {"sweeprun.counted": False, "sweeprun.reason": reason}
         self.writer.write_records(trial_id_of(trial), attrs)
         self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        self.gpus.release(gpus)
 
     def _wait(self) -> None:
         try:
