@@ -194,10 +194,22 @@ def pairs_of(row: Row) -> set[tuple[int, int, int, int]]:
 def pairwise_rows(sizes: Sequence[int], start: Sequence[Row]) -> list[Row]:
     """Rows to add to ``start`` so that every pair of values of two parameters occurs.
 
-    Greedy (AETG-like): each new row starts from the first uncovered pair and gives every
-    other parameter the value that covers the most uncovered pairs with those already set.
-    Deterministic.
+    Greedy (AETG-like), two deterministic passes, the shorter kept: each new row starts from
+    an uncovered pair and gives every other parameter the value that covers the most uncovered
+    pairs with those already set; the first pass starts each row from the first uncovered pair,
+    the second tries a few starting pairs and keeps the row that covers the most. Neither pass
+    is always the shorter one.
     """
+    first = _pairwise_pass(sizes, start, seeds=1)
+    second = _pairwise_pass(sizes, start, seeds=_SEEDS)
+    return second if len(second) < len(first) else first
+
+
+#: starting pairs tried for each row of the second pass
+_SEEDS = 8
+
+
+def _pairwise_pass(sizes: Sequence[int], start: Sequence[Row], *, seeds: int) -> list[Row]:
     k = len(sizes)
     uncovered = {
         (i, a, j, b)
@@ -210,28 +222,48 @@ def pairwise_rows(sizes: Sequence[int], start: Sequence[Row]) -> list[Row]:
         uncovered -= pairs_of(done)
     added: list[Row] = []
     while uncovered:
-        i, a, j, b = min(uncovered)
-        row: list[int | None] = [None] * k
-        row[i], row[j] = a, b
-        for p in range(k):
-            if row[p] is not None:
-                continue
-            best, best_gain = 0, -1
-            for v in range(sizes[p]):
-                gain = 0
-                for o in range(k):
-                    w = row[o]
-                    if w is None:
-                        continue
-                    key = (o, w, p, v) if o < p else (p, v, o, w)
-                    gain += key in uncovered
-                if gain > best_gain:
-                    best, best_gain = v, gain
-            row[p] = best
-        new: Row = tuple(x if x is not None else 0 for x in row)
-        uncovered -= pairs_of(new)
-        added.append(new)
+        firsts: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+        for pair in sorted(uncovered):
+            firsts.setdefault((pair[0], pair[2]), pair)
+            if len(firsts) >= seeds:
+                break
+        best_row: Row = ()
+        best_cover = -1
+        for seed in firsts.values():
+            row = _greedy_row(sizes, seed, uncovered)
+            cover = len(pairs_of(row) & uncovered)
+            if cover > best_cover:
+                best_row, best_cover = row, cover
+        uncovered -= pairs_of(best_row)
+        added.append(best_row)
     return added
+
+
+def _greedy_row(
+    sizes: Sequence[int], seed: tuple[int, int, int, int], uncovered: set[tuple[int, int, int, int]]
+) -> Row:
+    """A row holding the pair ``seed``; every other parameter gets the value that covers the
+    most uncovered pairs with those already set."""
+    k = len(sizes)
+    i, a, j, b = seed
+    row: list[int | None] = [None] * k
+    row[i], row[j] = a, b
+    for p in range(k):
+        if row[p] is not None:
+            continue
+        best, best_gain = 0, -1
+        for v in range(sizes[p]):
+            gain = 0
+            for o in range(k):
+                w = row[o]
+                if w is None:
+                    continue
+                key = (o, w, p, v) if o < p else (p, v, o, w)
+                gain += key in uncovered
+            if gain > best_gain:
+                best, best_gain = v, gain
+        row[p] = best
+    return tuple(x if x is not None else 0 for x in row)
 
 
 def _values(axes: Sequence[Axis], row: Row) -> dict[str, Any]:
