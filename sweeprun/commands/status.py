@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: failure groups (reason, stderr line) the text output lists; --json has them all
+FAILURES_SHOWN = 10
+
 
 def _best(best: dict[str, float] | None) -> str:
     from sweeprun.results.table import cell
@@ -114,11 +117,18 @@ def _detail(d: dict[str, Any]) -> None:
         )
     if d["failures"]:
         print()
+        shown = d["failures"][:FAILURES_SHOWN]
         render(
-            ["count", "reason"],
-            [[str(f["count"]), f["reason"]] for f in d["failures"]],
+            ["count", "reason", "stderr"],
+            [[str(f["count"]), f["reason"], f["stderr_line"] or "-"] for f in shown],
             title="failures",
         )
+        if len(d["failures"]) > len(shown):
+            rest = sum(f["count"] for f in d["failures"][len(shown) :])
+            print(
+                f"... and {rest} more failed trials with other reasons "
+                f"(`sweeprun trials {d['name']} --state fail`)"
+            )
 
 
 def run(name: str | None = None, storage: str | None = None, json_out: bool = False) -> int:

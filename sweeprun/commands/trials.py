@@ -1,4 +1,5 @@
-"""``sweeprun trials NAME``: a table of trials (params, value, state, duration, steps, host)."""
+"""``sweeprun trials NAME``: a table of trials (params, value, state, duration, steps, host, and
+why a failed trial failed: its reason and the program's stderr line)."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def run(
         return 0
     params = sorted({k for r in rows for k in r.flat})
     cols = ["trial", "state", *(o.name for o in objectives), *params, "duration", "steps", "host"]
+    why = any(r.failure for r in rows if r.state == "FAIL")
+    if why:  # why each failed trial failed, the program's own stderr line included
+        cols.append("reason")
     table = []
     for r in rows:
         flat = r.flat
@@ -58,6 +62,7 @@ def run(
                 seconds(r.duration),
                 cell(r.steps),
                 cell(r.host),
+                *([(r.failure or "-") if r.state == "FAIL" else "-"] if why else []),
             ]
         )
     shown = f" (first {len(rows)} of {total})" if len(rows) < total else ""

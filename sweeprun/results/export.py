@@ -2,8 +2,8 @@
 
 Columns: ``number``, ``state``, ``value`` (or ``value.<metric>`` for several metrics),
 ``param.<flat name>``, ``start``, ``end``, ``duration``, ``host``, ``exit_code``, ``reason``,
-``attempt``, ``baseline`` and, with ``--curves``, ``curve`` (a list of ``[step, value]``; a JSON
-string in CSV).
+``stderr_line`` (the program's own line about a failure), ``attempt``, ``baseline`` and, with
+``--curves``, ``curve`` (a list of ``[step, value]``; a JSON string in CSV).
 """
 
 from __future__ import annotations
@@ -16,7 +16,17 @@ from typing import Any, TextIO
 from sweeprun.results.read import Objective, Row, iso
 
 FORMATS = ("csv", "json", "jsonl")
-TAIL = ("start", "end", "duration", "host", "exit_code", "reason", "attempt", "baseline")
+TAIL = (
+    "start",
+    "end",
+    "duration",
+    "host",
+    "exit_code",
+    "reason",
+    "stderr_line",
+    "attempt",
+    "baseline",
+)
 
 
 def value_columns(objectives: Sequence[Objective]) -> list[str]:
@@ -41,6 +51,7 @@ def record(
         host=row.host,
         exit_code=row.exit_code,
         reason=row.reason,
+        stderr_line=row.stderr_line,
         attempt=row.attempt,
         baseline=row.baseline,
     )

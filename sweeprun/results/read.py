@@ -138,6 +138,7 @@ SUMMARY_ATTRS = (
     records.HOST,
     records.PID,
     records.REASON,
+    records.STDERR_LINE,
     records.COUNTED,
     records.BASELINE,
     records.GRID_INDEX,
@@ -224,6 +225,7 @@ class Row:
     host: str | None
     exit_code: int | None
     reason: str | None
+    stderr_line: str | None
     attempt: int
     baseline: bool
     retry_of: int | None
@@ -234,6 +236,11 @@ class Row:
     @property
     def flat(self) -> dict[str, Any]:
         return flatten(self.params)
+
+    @property
+    def failure(self) -> str | None:
+        """The reason with the program's stderr line (``exit code 1; stderr: ...``)."""
+        return records.describe_failure(self.reason, self.stderr_line)
 
     def value(self, index: int) -> float | None:
         if not self.values or index >= len(self.values):
@@ -256,6 +263,7 @@ class Row:
             "end": iso(self.end),
             "exit_code": self.exit_code,
             "reason": self.reason,
+            "stderr_line": self.stderr_line,
             "attempt": self.attempt,
             "baseline": self.baseline,
             "retry_of": self.retry_of,
@@ -286,6 +294,7 @@ def row_of(t: FrozenTrial, now: datetime | None = None, space: SearchSpace | Non
         host=rec.host,
         exit_code=rec.exit_code,
         reason=rec.reason,
+        stderr_line=rec.stderr_line,
         attempt=rec.attempt,
         baseline=rec.baseline,
         retry_of=rec.retry_of,

@@ -176,7 +176,8 @@ def overview(storage: str | None) -> tuple[str, list[dict[str, Any]]]:
 
 
 def detail(loaded: Loaded, now: datetime | None = None) -> dict[str, Any]:
-    """One sweep in detail: config summary, budget, running trials, failure reasons."""
+    """One sweep in detail: config summary, budget, running trials, failure reasons (one
+    entry per reason and stderr line, most frequent first)."""
     cfg = loaded.config
     trials = loaded.trials
     now = now or datetime.now()
@@ -199,11 +200,12 @@ def detail(loaded: Loaded, now: datetime | None = None) -> dict[str, Any]:
                 "params": program_values(loaded.full(t), loaded.space),
             }
         )
-    reasons: Counter[str] = Counter()
+    reasons: Counter[tuple[str, str | None]] = Counter()
     for t in trials:
         if t.state.name == "FAIL":
-            reason = TrialRecord.of(t).reason or "unknown"
-            reasons[reason.splitlines()[0] if reason else "unknown"] += 1
+            rec = TrialRecord.of(t)
+            reason = rec.reason.splitlines()[0] if rec.reason else "unknown"
+            reasons[reason or "unknown", rec.stderr_line] += 1
     first, last = _activity(trials)
     et = cfg.early_terminate
     return {
@@ -225,7 +227,9 @@ def detail(loaded: Loaded, now: datetime | None = None) -> dict[str, Any]:
         "best": best_values(trials, objectives),
         "best_trials": [t.number for rank in best[:1] for t in rank],
         "running": running,
-        "failures": [{"reason": r, "count": c} for r, c in reasons.most_common()],
+        "failures": [
+            {"reason": r, "stderr_line": line, "count": c} for (r, line), c in reasons.most_common()
+        ],
         "started": iso(first),
         "last_activity": iso(last),
     }

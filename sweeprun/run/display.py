@@ -79,7 +79,7 @@ class Display:
             shown = ", ".join(fmt_value(v) for v in verdict.values)
             self._line(f"trial {number} {verdict.state} value={shown} ({outcome.duration:.1f}s)")
         else:
-            reason = f": {verdict.reason}" if verdict.reason else ""
+            reason = f": {verdict.text}" if verdict.reason else ""
             self._line(f"trial {number} {verdict.state}{reason} ({outcome.duration:.1f}s)")
 
     def tick(self, running: dict[int, Any], result: Any) -> None:
@@ -143,6 +143,7 @@ class JsonDisplay(Display):
             state=verdict.state,
             values=verdict.values,
             reason=verdict.reason,
+            stderr_line=verdict.stderr_line,
             duration=round(outcome.duration, 3),
             exit_code=outcome.returncode,
         )

@@ -171,6 +171,8 @@ def end_attrs(outcome: ChildOutcome, verdict: Verdict, counted: bool) -> dict[st
     if verdict.reason and verdict.state != PRUNED:
         attrs["sweeprun.reason"] = verdict.reason
         attrs["sweeprun.tail"] = list(outcome.tail)
+        if verdict.stderr_line:
+            attrs["sweeprun.stderr_line"] = verdict.stderr_line
     return attrs
 
 

@@ -3,13 +3,21 @@
 Rules (SPEC §3): exit 0 and the metric seen → COMPLETE; exit 0 without it → FAIL "metric never
 reported"; exit != 0, a signal or the trial timeout → FAIL with the reason; stopped by the
 pruner → PRUNED; stopped by an interrupt → FAIL "interrupted" (not counted, re-queued).
+
+A failure of the program itself also carries the line of its stderr that says why
+(:func:`stderr_line`): the exception line of the last Python traceback, else the last
+non-empty line, at most :data:`LINE_WIDTH` characters.
 """
 
 from __future__ import annotations
 
+import re
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from sweeprun.storage.records import describe_failure
 
 if TYPE_CHECKING:
     from sweeprun.config.models import MetricSpec
@@ -26,6 +34,11 @@ STOPPED = "stopped by `sweeprun stop --now`"
 DEADLINE = "budget.deadline reached"
 #: trials ended by these reasons do not count toward the budget; their parameters run again
 REQUEUE_REASONS = frozenset({INTERRUPTED, ORPHANED, STOPPED, DEADLINE})
+#: the longest stderr line recorded with a failure (longer ones are cut, ending in "…")
+LINE_WIDTH = 200
+_TRACEBACK = "Traceback (most recent call last):"
+_FRAME = '  File "'
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,13 @@ class Verdict:
     state: str
     values: list[float] | None
     reason: str | None
+    #: the program's own stderr line about the failure (:func:`stderr_line`)
+    stderr_line: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The reason as people read it, with the stderr line: ``exit code 1; stderr: ...``."""
+        return describe_failure(self.reason, self.stderr_line)
 
     @property
     def requeue(self) -> bool:
@@ -47,6 +67,33 @@ def signal_name(num: int) -> str:
         return f"signal {num}"
 
 
+def _clean(line: str) -> str:
+    """A line as shown: a progress bar's last redraw, without colour codes."""
+    return _ANSI.sub("", line.rsplit("\r", 1)[-1]).strip()
+
+
+def stderr_line(lines: Sequence[str]) -> str | None:
+    """The line of a failed program's stderr that says why: after the last Python traceback
+    (its header or, when that scrolled out of ``lines``, its last ``File`` frame) the exception
+    line (the first unindented one), else the last non-empty line; None if there is none."""
+    start = None
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith((_TRACEBACK, _FRAME)):
+            start = i
+            break
+    found = None
+    if start is not None:
+        found = next(
+            (c for ln in lines[start + 1 :] if ln[:1] not in (" ", "\t") and (c := _clean(ln))),
+            None,
+        )
+    if found is None:
+        found = next((c for ln in reversed(lines) if (c := _clean(ln))), None)
+    if found is None:
+        return None
+    return found if len(found) <= LINE_WIDTH else found[: LINE_WIDTH - 1] + "…"
+
+
 def objective_values(summary: Summary, metrics: list[MetricSpec]) -> list[float] | None:
     values = []
     for m in metrics:
@@ -58,6 +105,13 @@ def objective_values(summary: Summary, metrics: list[MetricSpec]) -> list[float]
 
 
 def classify(out: ChildOutcome, summary: Summary, metrics: list[MetricSpec]) -> Verdict:
+    verdict = _classify(out, summary, metrics)
+    if verdict.state != FAIL or verdict.requeue or out.error:
+        return verdict
+    return Verdict(FAIL, None, verdict.reason, stderr_line(out.stderr_tail))
+
+
+def _classify(out: ChildOutcome, summary: Summary, metrics: list[MetricSpec]) -> Verdict:
     if out.stopped == "pruned":
         return Verdict(PRUNED, None, "pruned")
     if out.stopped in REQUEUE_REASONS:

@@ -70,6 +70,11 @@ COUNTED = "sweeprun.counted"
 REASON = "sweeprun.reason"
 #: the last lines of the program's output when it failed
 TAIL = "sweeprun.tail"
+#: the line of the program's stderr that says why it failed (a Python traceback's exception
+#: line, else the last non-empty line; at most 200 characters), e.g. ``UsageError: No API key
+#: configured``; written with a failure's reason (not for interrupted or re-queued trials), and
+#: shown after it by the console, ``status`` and ``trials`` (:func:`describe_failure`)
+STDERR_LINE = "sweeprun.stderr_line"
 
 # written when a trial is queued (run/requeue.py for retries, interrupted and orphaned trials;
 # sweep.py for baselines and grid points; commands/smoke.py)
@@ -133,6 +138,7 @@ TRIAL_KEYS = (
     COUNTED,
     REASON,
     TAIL,
+    STDERR_LINE,
     ATTEMPT,
     RETRY_OF,
     GRID_INDEX,
@@ -159,6 +165,13 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def describe_failure(reason: str | None, stderr_line: str | None) -> str | None:
+    """A failure as people read it: ``exit code 1; stderr: UsageError: No API key``."""
+    if not stderr_line:
+        return reason
+    return f"{reason or 'failed'}; stderr: {stderr_line}"
 
 
 # ---- the typed view --------------------------------------------------------------------------
@@ -220,6 +233,7 @@ class TrialRecord:
     counted: bool | None = None
     reason: str | None = None
     tail: tuple[str, ...] = ()
+    stderr_line: str | None = None
     attempt: int = 1
     retry_of: int | None = None
     grid_index: int | None = None
@@ -252,6 +266,7 @@ class TrialRecord:
             counted=counted if isinstance(counted, bool) else None,
             reason=None if a.get(REASON) is None else str(a.get(REASON)),
             tail=_strs(a.get(TAIL)) or (),
+            stderr_line=_str(a.get(STDERR_LINE)),
             attempt=attempt if attempt is not None and attempt >= 1 else 1,
             retry_of=_int(a.get(RETRY_OF)),
             grid_index=_int(a.get(GRID_INDEX)),
@@ -264,6 +279,11 @@ class TrialRecord:
     def flat_params(self) -> dict[str, Any] | None:
         """:attr:`params` with display names (``opt.lr``), or None."""
         return None if self.params is None else flatten(self.params)
+
+    @property
+    def failure(self) -> str | None:
+        """The reason with the program's own stderr line (:func:`describe_failure`)."""
+        return describe_failure(self.reason, self.stderr_line)
 
     @property
     def owner_host(self) -> str | None:

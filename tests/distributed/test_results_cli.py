@@ -68,7 +68,8 @@ def test_status_one_sweep(journal: str) -> None:
     assert d["config"]["parameters"] == ["x", "y"]
     assert d["config"]["early_terminate"] == "threshold"
     assert d["budget"] == {"counted": 11, "cap": None, "grid": 10}
-    assert d["failures"] == [{"reason": "exit code 3", "count": 1}]
+    oom = "RuntimeError: CUDA out of memory (simulated)"  # the program's own stderr line
+    assert d["failures"] == [{"reason": "exit code 3", "stderr_line": oom, "count": 1}]
     assert d["running"] == [] and d["best_trials"] == [5]
     m = cli_json("status", "rmulti", "--storage", journal)
     assert m["budget"] == {"counted": 6, "cap": 6, "grid": None}
@@ -80,7 +81,9 @@ def test_status_one_sweep(journal: str) -> None:
 def test_trials_table_and_json(journal: str) -> None:
     res = run_cli("trials", "rgrid", "--storage", journal).assert_success()
     head = res.stdout.splitlines()[1].split()
-    assert head == ["trial", "state", "loss", "x", "y", "duration", "steps", "host"]
+    assert head == ["trial", "state", "loss", "x", "y", "duration", "steps", "host", "reason"]
+    oom = "exit code 3; stderr: RuntimeError: CUDA out of memory (simulated)"
+    assert next(r for r in res.stdout.splitlines() if r.startswith("2 ")).endswith(oom)
     assert "0 (baseline)" in res.stdout
     d = cli_json("trials", "rgrid", "--storage", journal)
     assert d["total"] == 11 and [t["number"] for t in d["trials"]] == list(range(11))
@@ -92,6 +95,7 @@ def test_trials_table_and_json(journal: str) -> None:
     failed = d["trials"][2]
     assert failed["state"] == "FAIL" and failed["reason"] == "exit code 3"
     assert failed["values"] is None and failed["exit_code"] == 3
+    assert failed["stderr_line"] == "RuntimeError: CUDA out of memory (simulated)"
 
 
 def test_trials_filter_sort_limit(journal: str) -> None:
@@ -255,6 +259,7 @@ def test_export_csv(journal: str, tmp_path: Path) -> None:
         "host",
         "exit_code",
         "reason",
+        "stderr_line",
         "attempt",
         "baseline",
     ]
@@ -267,6 +272,7 @@ def test_export_csv(journal: str, tmp_path: Path) -> None:
         "1",
     )
     assert rows[0]["baseline"] == "True" and rows[2]["reason"] == "exit code 3"
+    assert rows[2]["stderr_line"] == "RuntimeError: CUDA out of memory (simulated)"
     assert rows[2]["value"] == "" and rows[2]["exit_code"] == "3"
 
 

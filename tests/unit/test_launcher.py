@@ -108,6 +108,7 @@ def test_exit_code_tail_and_log_files(tmp_path: Path, code: int) -> None:
     assert out.ok is (code == 0)
     assert out.pid == run.child.pid == run.child.pgid and out.duration > 0
     assert sorted(out.tail) == ["to stderr", "to stdout"]
+    assert out.stderr_tail == ("to stderr",)  # stderr alone, for the failure's own line
     assert run.lines["stdout"] == ["to stdout"] and run.lines["stderr"] == ["to stderr"]
     assert (tmp_path / "trial" / "stdout.log").read_text() == "to stdout\n"
     assert (tmp_path / "trial" / "stderr.log").read_text() == "to stderr\n"

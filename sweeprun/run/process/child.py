@@ -46,6 +46,7 @@ from sweeprun.run.process.tree import LAUNCH_VAR, TrialTree, stop_tree
 __all__ = ["MAX_LINE", "Child", "ChildOutcome", "TrialRequest", "TrialTree"]
 
 TAIL_WIDTH = 500
+STDERR_TAIL = 50  # stderr lines kept apart: the failure's own line is found in them
 READ_SIZE = 1 << 20
 PIPE_SIZE = 1 << 20
 _POLL_FILE_EVERY = 0.25
@@ -78,6 +79,7 @@ class ChildOutcome:
     pid: int | None
     tail: tuple[str, ...]  # last lines of stdout+stderr in arrival order
     error: str | None  # the program could not be started
+    stderr_tail: tuple[str, ...] = ()  # the last STDERR_TAIL lines of stderr alone
 
     @property
     def ok(self) -> bool:
@@ -101,6 +103,7 @@ class Child:
         self._t0 = time.monotonic()
         self._proc: subprocess.Popen[bytes] | None = None
         self._tail: deque[str] = deque(maxlen=max(request.tail_lines, 0))
+        self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self._stop_reason: str | None = None
         self._timed_out = False
         self._exited = threading.Event()
@@ -231,6 +234,7 @@ class Child:
             pid=self.pid,
             tail=tuple(self._tail),
             error=None,
+            stderr_tail=tuple(self._stderr_tail),
         )
         self._finish()
 
@@ -348,6 +352,8 @@ class Child:
             return
         if stream != "report" and self._tail.maxlen:
             self._tail.extend(line[:TAIL_WIDTH] for line in lines[-self._tail.maxlen :])
+        if stream == "stderr":
+            self._stderr_tail.extend(line[:TAIL_WIDTH] for line in lines[-STDERR_TAIL:])
         try:
             self._on_lines(stream, lines)
         except Exception as exc:  # a callback bug must not stop the draining of the pipes
