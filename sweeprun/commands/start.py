@@ -114,12 +114,13 @@ def first_points(cfg: SweepConfig, n: int) -> list[dict[str, Any]]:
 
 def preview(cfg: SweepConfig, name: str, n: int) -> list[tuple[dict[str, Any], list[str]]]:
     """(values, argv) of the first ``n`` trials; raises the user errors a launch would."""
-    from sweeprun.run.request import prepare_trial
+    from sweeprun.run.request import TrialPlan
 
     out = []
     with tempfile.TemporaryDirectory(prefix="sweeprun-dry-") as tmp:
+        plan = TrialPlan.build(cfg, sweep=name, root=Path(tmp))
         for i, values in enumerate(first_points(cfg, n)):
-            prep = prepare_trial(cfg, sweep=name, number=i, values=values, root=Path(tmp))
+            prep = plan.prepare(i, values)
             out.append((values, list(prep.request.argv)))
     return out
 

@@ -201,13 +201,12 @@ def trial_env(
     run_id: str,
     launch: str,
     param_path: str,
-    extra: Mapping[str, str],
     cuda_devices: str | None,
 ) -> dict[str, str]:
-    """The environment of one trial: ``base``, then the sweep's ``trial.env`` (``extra``),
-    then sweeprun's own variables, which always win because the program relies on them."""
+    """The environment of one trial: ``base`` (the agent's environment with the sweep's
+    ``trial.env`` over it, see ``TrialPlan``), then sweeprun's own variables, which always win
+    because the program relies on them."""
     env = dict(base)
-    env.update({str(k): str(v) for k, v in extra.items()})
     env.update(
         {
             "SWEEPRUN_SWEEP": sweep,

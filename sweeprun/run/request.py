@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,67 +56,97 @@ def _private_write(path: Path, text: str) -> None:
         fh.write(text)
 
 
-def prepare_trial(
-    cfg: SweepConfig,
-    *,
-    sweep: str,
-    number: int,
-    values: dict[str, Any],
-    root: Path,
-    cuda_devices: str | None = None,
-    extra_env: dict[str, str] | None = None,
-    extra_args: list[str] | None = None,
-    timeout: float | None = None,
-) -> Prepared:
-    trial_dir = root / safe_name(sweep) / f"trial-{number:05d}"
-    trial_dir.mkdir(parents=True, exist_ok=True)
-    run_id = secrets.token_hex(4)
-    launch = secrets.token_hex(8)
-    param_path = trial_dir / f"config-{run_id}.yaml"
-    _private_write(param_path, wandb_config_yaml(values))
-    json_path = trial_dir / "params.json"
-    if uses_args_json_file(cfg.command):
-        _private_write(json_path, args_json_text(values))
-    env_extra = {**wandb_env(cfg.tracking, sweep, os.environ), **cfg.trial.env}
-    if extra_env:
-        env_extra.update(extra_env)
-    if cfg.tracking.wandb is not None:  # the program's own wandb reaches sweeprun
-        env_extra.update(trial_wandb_env(os.environ, env_extra))
-    if "PYTHONUNBUFFERED" not in os.environ and "PYTHONUNBUFFERED" not in env_extra:
-        # un-flushed print() reaches us as it happens, so pruning stops a program early
-        env_extra["PYTHONUNBUFFERED"] = "1"
-    env = trial_env(
-        os.environ,
-        sweep=sweep,
-        trial_number=number,
-        trial_dir=str(trial_dir),
-        params=values,
-        run_id=run_id,
-        launch=launch,
-        param_path=str(param_path),
-        extra=env_extra,
-        cuda_devices=cuda_devices,
-    )
-    argv = build_argv(
-        cfg.command,
-        values,
-        program=cfg.program,
-        interpreter=sys.executable,
-        environ=env,
-        args_json_file=str(json_path),
-    )
-    if extra_args:
-        argv = [*argv, *extra_args]
-    request = TrialRequest(
-        argv=tuple(argv),
-        env=env,
-        cwd=cfg.trial.cwd or os.getcwd(),
-        stdout_path=trial_dir / "stdout.log",
-        stderr_path=trial_dir / "stderr.log",
-        timeout=timeout if timeout is not None else cfg.trial.timeout,
-        kill_grace=cfg.trial.kill_grace,
-    )
-    return Prepared(request, trial_dir, run_id, launch)
+@dataclass(frozen=True)
+class TrialPlan:
+    """What every trial of one agent shares, worked out once: the base environment (the
+    agent's own, the sweep's ``trial.env``, ``--env``, the W&B variables and hook, unbuffered
+    Python), the working directory and the limits. :meth:`prepare` adds one trial's part."""
+
+    cfg: SweepConfig
+    sweep: str
+    root: Path
+    base_env: dict[str, str]
+    cwd: str
+    extra_args: tuple[str, ...]
+    timeout: float | None
+    args_json: bool
+
+    @classmethod
+    def build(
+        cls,
+        cfg: SweepConfig,
+        *,
+        sweep: str,
+        root: Path,
+        extra_env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+        timeout: float | None = None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> TrialPlan:
+        base = dict(environ)
+        env_extra = {**wandb_env(cfg.tracking, sweep, base), **cfg.trial.env}
+        if extra_env:
+            env_extra.update(extra_env)
+        if cfg.tracking.wandb is not None:  # the program's own wandb reaches sweeprun
+            env_extra.update(trial_wandb_env(base, env_extra))
+        if "PYTHONUNBUFFERED" not in base and "PYTHONUNBUFFERED" not in env_extra:
+            # un-flushed print() reaches us as it happens, so pruning stops a program early
+            env_extra["PYTHONUNBUFFERED"] = "1"
+        base.update({str(k): str(v) for k, v in env_extra.items()})
+        return cls(
+            cfg=cfg,
+            sweep=sweep,
+            root=root,
+            base_env=base,
+            cwd=cfg.trial.cwd or os.getcwd(),
+            extra_args=tuple(extra_args or ()),
+            timeout=timeout if timeout is not None else cfg.trial.timeout,
+            args_json=uses_args_json_file(cfg.command),
+        )
+
+    def prepare(
+        self, number: int, values: dict[str, Any], cuda_devices: str | None = None
+    ) -> Prepared:
+        """One trial's directory, files, environment and argv."""
+        cfg = self.cfg
+        trial_dir = self.root / safe_name(self.sweep) / f"trial-{number:05d}"
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        run_id = secrets.token_hex(4)
+        launch = secrets.token_hex(8)
+        param_path = trial_dir / f"config-{run_id}.yaml"
+        _private_write(param_path, wandb_config_yaml(values))
+        json_path = trial_dir / "params.json"
+        if self.args_json:
+            _private_write(json_path, args_json_text(values))
+        env = trial_env(
+            self.base_env,
+            sweep=self.sweep,
+            trial_number=number,
+            trial_dir=str(trial_dir),
+            params=values,
+            run_id=run_id,
+            launch=launch,
+            param_path=str(param_path),
+            cuda_devices=cuda_devices,
+        )
+        argv = build_argv(
+            cfg.command,
+            values,
+            program=cfg.program,
+            interpreter=sys.executable,
+            environ=env,
+            args_json_file=str(json_path),
+        )
+        request = TrialRequest(
+            argv=(*argv, *self.extra_args),
+            env=env,
+            cwd=self.cwd,
+            stdout_path=trial_dir / "stdout.log",
+            stderr_path=trial_dir / "stderr.log",
+            timeout=self.timeout,
+            kill_grace=cfg.trial.kill_grace,
+        )
+        return Prepared(request, trial_dir, run_id, launch)
 
 
 def params_json(values: dict[str, Any]) -> str:

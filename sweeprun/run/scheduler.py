@@ -27,7 +27,7 @@ from sweeprun.run.gpus import GpuPool
 from sweeprun.run.liveness import Keeper, enable_rdb_heartbeat
 from sweeprun.run.process.child import Child, ChildOutcome
 from sweeprun.run.recovery import owner_tag, recover_orphans
-from sweeprun.run.request import prepare_trial
+from sweeprun.run.request import TrialPlan
 from sweeprun.run.requeue import requeue
 from sweeprun.run.shutdown import Shutdown
 from sweeprun.run.trial import (
@@ -87,10 +87,14 @@ class Controller:
         self.display = display
         self.jobs = max(1, jobs)
         self.count = count
-        self.root = root
-        self.extra_args = extra_args
-        self.extra_env = extra_env
-        self.trial_timeout = trial_timeout
+        self.plan = TrialPlan.build(
+            self.cfg,
+            sweep=sweep.name,
+            root=root,
+            extra_env=extra_env,
+            extra_args=extra_args,
+            timeout=trial_timeout,
+        )
         self.space = SearchSpace.from_params(self.cfg.parameters)
         self.metrics = list(self.cfg.metrics or ([self.cfg.metric] if self.cfg.metric else []))
         self.objective = self.metrics[0] if len(self.metrics) == 1 else None
@@ -241,17 +245,8 @@ class Controller:
         number = trial.number
         attempt = int(attrs.get("sweeprun.attempt", 1))
         try:
-            prepared = prepare_trial(
-                self.cfg,
-                sweep=self.sweep.name,
-                number=number,
-                values=values,
-                root=self.root,
-                cuda_devices=",".join(gpus) if self.gpus.enabled else None,
-                extra_env=self.extra_env,
-                extra_args=self.extra_args,
-                timeout=self.trial_timeout,
-            )
+            cuda = ",".join(gpus) if self.gpus.enabled else None
+            prepared = self.plan.prepare(number, values, cuda_devices=cuda)
         except BaseException as exc:  # recorded, with its parameters, then raised
             self._refuse(trial, gpus, f"not launched: {type(exc).__name__}: {exc}"[:500])
             raise

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from sweeprun.config.load import parse_config
 from sweeprun.errors import SweepError
 from sweeprun.run.argv import (
     MACROS,
@@ -21,6 +23,7 @@ from sweeprun.run.argv import (
     uses_args_json_file,
     wandb_config_yaml,
 )
+from sweeprun.run.request import TrialPlan
 from tests.helpers.paths import PROGRAMS
 
 PY = "/opt/py/bin/python3"
@@ -142,10 +145,10 @@ def test_non_string_template_elements_are_stringified() -> None:
 
 def test_trial_env_sets_the_contract_variables_and_ours_win() -> None:
     env = trial_env(
-        {"PATH": "/bin", "SWEEPRUN_TRIAL": "old", "KEEP": "1"},
+        {"PATH": "/bin", "SWEEPRUN_TRIAL": "old", "KEEP": "1", "OMP_NUM_THREADS": "2",
+         "SWEEPRUN_SWEEP": "user"},
         sweep="s1", trial_number=7, trial_dir="/t/7", params={"lr": 0.1},
-        run_id="s1-7", launch="abc123", param_path="/t/7/config-s1-7.yaml",
-        extra={"OMP_NUM_THREADS": "2", "SWEEPRUN_SWEEP": "user"}, cuda_devices="1,3",
+        run_id="s1-7", launch="abc123", param_path="/t/7/config-s1-7.yaml", cuda_devices="1,3",
     )  # fmt: skip
     assert env["PATH"] == "/bin" and env["KEEP"] == "1" and env["OMP_NUM_THREADS"] == "2"
     assert env["SWEEPRUN_SWEEP"] == "s1" and env["SWEEPRUN_TRIAL"] == "7"
@@ -156,9 +159,42 @@ def test_trial_env_sets_the_contract_variables_and_ours_win() -> None:
     assert env["CUDA_VISIBLE_DEVICES"] == "1,3"
     no_gpu = trial_env(
         {}, sweep="s", trial_number=0, trial_dir="d", params={}, run_id="r", launch="l",
-        param_path="p", extra={}, cuda_devices=None,
+        param_path="p", cuda_devices=None,
     )  # fmt: skip
     assert "CUDA_VISIBLE_DEVICES" not in no_gpu
+
+
+def test_trial_plan_layers_the_environment_once_and_each_trial_adds_its_own(
+    tmp_path: Path,
+) -> None:
+    cfg = parse_config(
+        {
+            "program": "t.py",
+            "method": "random",
+            "metric": {"name": "loss"},
+            "parameters": {"x": {"min": 0.0, "max": 1.0}},
+            "trial": {"env": {"OMP_NUM_THREADS": "2", "SWEEPRUN_SWEEP": "user", "KEEP": "t"}},
+        }
+    )
+    environ = {"PATH": "/bin", "KEEP": "agent", "ONLY_AGENT": "1"}
+    plan = TrialPlan.build(
+        cfg, sweep="s1", root=tmp_path, extra_env={"FROM_CLI": "c"}, extra_args=["--fast"],
+        environ=environ,
+    )  # fmt: skip
+    environ["ONLY_AGENT"] = "changed later"  # the plan took its own copy
+    first, second = plan.prepare(0, {"x": 0.25}), plan.prepare(1, {"x": 0.5}, cuda_devices="3")
+    env = first.request.env
+    assert env["PATH"] == "/bin" and env["ONLY_AGENT"] == "1" and env["FROM_CLI"] == "c"
+    assert env["KEEP"] == "t" and env["OMP_NUM_THREADS"] == "2"  # trial.env over the agent's
+    assert env["SWEEPRUN_SWEEP"] == "s1" and env["PYTHONUNBUFFERED"] == "1"  # ours win
+    assert json.loads(env["SWEEPRUN_PARAMS"]) == {"x": 0.25}
+    assert json.loads(second.request.env["SWEEPRUN_PARAMS"]) == {"x": 0.5}
+    assert "CUDA_VISIBLE_DEVICES" not in env
+    assert second.request.env["CUDA_VISIBLE_DEVICES"] == "3"
+    assert first.request.argv[-2:] == ("--x=0.25", "--fast")
+    assert first.trial_dir == tmp_path / "s1" / "trial-00000" and first.trial_dir.is_dir()
+    assert first.launch != second.launch and first.run_id != second.run_id
+    assert env is not second.request.env and "SWEEPRUN_PARAMS" not in plan.base_env
 
 
 def test_wandb_config_yaml_format() -> None:
