@@ -9,6 +9,7 @@ interrupted.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -70,4 +71,10 @@ def _internal_error(exc: BaseException) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``sweeprun`` command."""
-    sys.exit(run(sys.argv[1:] if argv is None else list(argv)))
+    try:
+        code = run(sys.argv[1:] if argv is None else list(argv))
+    finally:
+        # What the command made lives until the process ends: the collector need not walk it
+        # all again while the interpreter tears down (`start`: 140 -> 18 ms, benchmarks.md)
+        gc.freeze()
+    sys.exit(code)

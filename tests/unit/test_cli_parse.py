@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +149,16 @@ def test_a_value_may_start_with_a_dash() -> None:
 def test_repeatable_state() -> None:
     _, kwargs = parse(["trials", "n", "--state", "fail", "--state", "pruned"])
     assert kwargs["state"] == ["fail", "pruned"]
+
+
+def test_main_freezes_the_heap_before_the_interpreter_tears_down() -> None:
+    """The exit skips a walk of every object the command made (see benchmarks.md)."""
+    code = (
+        "import gc, sys\n"
+        "import sweeprun.cli.main as m\n"
+        "try:\n    m.main(['--version'])\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code, gc.get_freeze_count() > 0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["0", "True"]
