@@ -1,0 +1,62 @@
+"""LightGBM: one added line reports each boosting round's evaluation results to sweeprun.
+
+.. code-block:: python
+
+    from sweeprun.integrations.lightgbm import SweeprunCallback
+    booster = lgb.train(params, train, valid_sets=[valid], callbacks=[SweeprunCallback()])
+
+After every round the callback reports ``env.evaluation_result_list`` through
+:func:`sweeprun.report` as ``<data>_<metric>`` — ``valid_0_l2``, ``valid_auc`` for a set named
+``valid`` (the names W&B's LightGBM callback logs) — with the round (``env.iteration``, from 0)
+as the step. With ``lgb.cv`` the mean is reported as ``valid_l2-mean`` and the deviation as
+``valid_l2-stdv``.
+It works with the scikit-learn API too (``LGBMRegressor().fit(..., callbacks=[...])``).
+``metrics=["valid_0_l2"]`` limits what is reported.
+
+LightGBM takes any callable as a callback, so this module never imports LightGBM. A pruned
+trial is stopped by sweeprun (SIGTERM, SIGKILL after ``trial.kill_grace``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sweeprun.integrations.scalars import as_float, report_at, wanted
+
+__all__ = ["SweeprunCallback", "round_values"]
+
+
+def round_values(results: Iterable[Sequence[Any]] | None) -> dict[str, float]:
+    """LightGBM's evaluation results as ``{name: value}``: ``(data, metric, value, higher
+    is better)`` per set in training; ``("cv_agg", "data metric", mean, higher, stdv)`` in
+    ``lgb.cv``."""
+    out: dict[str, float] = {}
+    for item in results or ():
+        if len(item) < 3:
+            continue
+        data, metric, value = str(item[0]), str(item[1]), as_float(item[2])
+        if len(item) >= 5:  # lgb.cv: the set and the metric in one field
+            name = "_".join(metric.split(maxsplit=1))
+            std = as_float(item[4])
+            if value is not None:
+                out[f"{name}-mean"] = value
+            if std is not None:
+                out[f"{name}-stdv"] = std
+        elif value is not None:
+            out[f"{data}_{metric}"] = value
+    return out
+
+
+class SweeprunCallback:
+    """Reports each round's evaluation results to sweeprun; never stops training."""
+
+    order = 25  # after log_evaluation (10) and record_evaluation (20), before early_stopping (30)
+    before_iteration = False
+
+    def __init__(self, metrics: Iterable[str] | None = None) -> None:
+        self.metrics = None if metrics is None else list(metrics)
+
+    def __call__(self, env: Any) -> None:
+        values = round_values(env.evaluation_result_list)
+        report_at(env.iteration, wanted(values, self.metrics))
