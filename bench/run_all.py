@@ -323,7 +323,7 @@ def b7_startup(rounds: int) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for CI")
-    ap.add_argument("--only", default="", help="comma list: b1,b2,b3,b4,b5,b6,b7")
+    ap.add_argument("--only", default="", help="comma list: b1,b2,b3,b4,b5,b6,b7,b9")
     args = ap.parse_args()
     q = args.quick
     only = set(filter(None, args.only.split(",")))
@@ -360,6 +360,11 @@ def main() -> None:
         sizes = (1000,) if q else (1000, 10000)
         return b6_scale(sizes, 3 if q else 10) + agent_memory(1000 if q else 10000)
 
+    def b9() -> list[str]:
+        from prune_latency import rows
+
+        return rows(2 if q else 3, 50 if q else 100)
+
     sections = {
         "b1": lambda: (
             b1_python(20 if q else 200, 1 if q else 3) + b1_sh(50 if q else 500, 1 if q else 3)
@@ -370,6 +375,7 @@ def main() -> None:
         "b6": b6,
         "b7": lambda: b7_startup(3 if q else 7),
         "b5": b5,
+        "b9": b9,
     }
     for key, fn in sections.items():
         if only and key not in only:
