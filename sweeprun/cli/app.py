@@ -112,6 +112,8 @@ def _best(p: Parser) -> None:
     _name(p)
     _storage(p)
     p.add_argument("--top", metavar="K", type=integer, default=1, help="the K best trials")
+    p.add_argument("--script", metavar="FILE", help="write the best trial's command, its "
+                   "environment and parameter files as a sh script")  # fmt: skip
     _json(p)
 
 

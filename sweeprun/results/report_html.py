@@ -18,7 +18,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import shlex
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from sweeprun.results.rank import (
     state_counts,
 )
 from sweeprun.results.read import Loaded, Objective, program_values, row_of
+from sweeprun.results.reproduce import reproduction
 from sweeprun.results.status import cap_of, counted
 from sweeprun.results.table import cell
 from sweeprun.run.display import fmt_params
@@ -374,7 +374,8 @@ def _best_html(loaded: Loaded, objectives: list[Objective], fmt_params: Any) -> 
     for t in ranks[0][:5]:
         r = row_of(t, space=loaded.space)
         vals = ", ".join(f"{o.name} = {_e(r.value(i))}" for i, o in enumerate(objectives))
-        cmd = shlex.join(r.argv) if r.argv else ""
+        again = reproduction(loaded.config, r.params, r.argv, r.log_dir) if r.argv else None
+        cmd = again.command() if again else ""
         parts.append(
             f"<p><b>trial {r.number}</b>: {vals}<br><code>{_e(fmt_params(r.params))}</code></p>"
             + (f"<pre>{_e(cmd)}</pre>" if cmd else "")

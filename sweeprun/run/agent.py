@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from sweeprun.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_POLICY, SweepError
 from sweeprun.integrations.mlflow import MlflowTracker
 from sweeprun.integrations.wandb import offline_note, uses_wandb
+from sweeprun.results import reproduce
 from sweeprun.results.rank import (
     baseline_improvement,
     best_trials,
@@ -27,6 +28,7 @@ from sweeprun.storage.urls import sweeprun_dir
 if TYPE_CHECKING:
     import optuna
 
+    from sweeprun.config.models import SweepConfig
     from sweeprun.integrations.mlflow import MlflowTracker
     from sweeprun.run.display import Display, Final
     from sweeprun.run.scheduler import Controller, RunResult
@@ -120,12 +122,14 @@ def finish_tracking(sweep: Sweep, ctl: Controller, tracker: MlflowTracker) -> li
     return tracker.close()
 
 
-def describe_trial(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+def describe_trial(t: optuna.trial.FrozenTrial, cfg: SweepConfig) -> dict[str, Any]:
+    again = reproduce.of_trial(cfg, t)
     return {
         "number": t.number,
         "values": list(t.values or []),
         "params": t.user_attrs.get("sweeprun.params", t.params),
         "argv": t.user_attrs.get("sweeprun.argv"),
+        "command": again.command() if again else None,  # with the environment it needs
     }
 
 
@@ -138,7 +142,7 @@ def summarize(sweep: Sweep, result: RunResult) -> Final:
         sweep=sweep.name,
         storage=sweep.storage.display,
         counts=counts,
-        best=[describe_trial(t) for t in best],
+        best=[describe_trial(t, sweep.config) for t in best],
         note=result.policy_failure or result.stop_note,
     )
     imp = baseline_improvement(trials, objectives)

@@ -100,7 +100,7 @@ class Display:
             values = ", ".join(fmt_value(v) for v in b["values"])
             self._line(f"best: trial {b['number']} value={values} {fmt_params(b['params'])}")
             if b.get("argv"):
-                self._line(f"reproduce: {shlex.join(b['argv'])}")
+                self._line(f"reproduce: {b.get('command') or shlex.join(b['argv'])}")
         for key, val in final.extra.items():
             self._line(f"{key}: {val}")
 

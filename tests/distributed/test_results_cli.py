@@ -149,7 +149,8 @@ def test_best_with_baseline_improvement(journal: str) -> None:
     assert res.stdout.startswith("trial 5: loss=0.433333")
     cmd = next(line for line in res.stdout.splitlines() if "reproduce:" in line)
     argv = shlex.split(cmd.split("reproduce:", 1)[1])
-    assert argv[1:] == [str(TRAIN), "--x=0.5", "--y=1"]
+    assert argv[:2] == ["env", 'SWEEPRUN_PARAMS={"x": 0.5, "y": 1}']  # what the trial got too
+    assert argv[3:] == [str(TRAIN), "--x=0.5", "--y=1"]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert '"loss": 0.433333' in out  # the command really reproduces the trial
     assert "loss: 0.433333 (trial 5) vs baseline 0.783333 (trial 0): 0.35 lower, 44.7%" in (
@@ -158,7 +159,7 @@ def test_best_with_baseline_improvement(journal: str) -> None:
     d = cli_json("best", "rgrid", "--storage", journal, "--top", "3")
     assert [b["number"] for b in d["best"]] == [5, 6, 3]
     assert [b["rank"] for b in d["best"]] == [1, 2, 3]
-    assert d["best"][0]["argv"] == argv and d["best"][0]["command"] == shlex.join(argv)
+    assert d["best"][0]["argv"] == argv[2:] and shlex.split(d["best"][0]["command"]) == argv
     imp = d["baseline"]["loss"]
     assert imp["baseline_trial"] == 0 and imp["best_trial"] == 5
     assert imp["absolute"] == pytest.approx(0.35)

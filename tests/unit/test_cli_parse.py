@@ -25,7 +25,7 @@ FLAGS: dict[str, tuple[list[str], set[str]]] = {
     "schema": ([], set()),
     "status": ([], {"--storage", "--json"}),
     "trials": (["n"], {"--storage", "--state", "--sort", "--limit", "--json"}),
-    "best": (["n"], {"--storage", "--top", "--json"}),
+    "best": (["n"], {"--storage", "--top", "--script", "--json"}),
     "logs": (["n", "3"], {"--storage", "--follow", "-f", "--stderr"}),
     "export": (["n"], {"--storage", "--format", "--output", "-o", "--curves"}),
     "report": (["n", "-o", "r.html"], {"--output", "-o", "--storage"}),
