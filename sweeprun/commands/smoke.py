@@ -90,7 +90,7 @@ def run(
     jobs: int | None = None,
     json_out: bool = False,
 ) -> int:
-    from sweeprun.commands.start import check_name, preview
+    from sweeprun.commands.start import any_point, check_name, preview
     from sweeprun.config.load import load_config
     from sweeprun.smoke.plan import DEFAULT_MAX_TRIALS, plan_smoke
 
@@ -110,7 +110,7 @@ def run(
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     scfg = smoke_config(cfg)
-    preview(scfg, name, 1)  # a bad command template fails here, before anything runs
+    preview(scfg, name, [any_point(scfg)])  # a bad command template fails here, not later
     tmp = None if storage else tempfile.mkdtemp(prefix="sweeprun-smoke-")
     try:
         return _run(scfg, cfg, plan, name, storage, tmp, junit, jobs, json_out, warnings)

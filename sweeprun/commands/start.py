@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +68,7 @@ def run(
     from sweeprun.storage.urls import resolve
     from sweeprun.sweep import clear_stop, create_or_resume
 
-    preview(cfg, sweep_name, 1)  # a bad command template fails here, before anything runs
+    preview(cfg, sweep_name, [any_point(cfg)])  # a bad command template fails here, not later
     check_tracking(cfg.tracking)
     spec = resolve(storage, cfg.storage)
     sw = create_or_resume(spec, sweep_name, cfg)
@@ -112,22 +111,42 @@ def first_points(cfg: SweepConfig, n: int) -> list[dict[str, Any]]:
     return points
 
 
-def preview(cfg: SweepConfig, name: str, n: int) -> list[tuple[dict[str, Any], list[str]]]:
-    """(values, argv) of the first ``n`` trials; raises the user errors a launch would."""
-    from sweeprun.run.request import TrialPlan
+def any_point(cfg: SweepConfig) -> dict[str, Any]:
+    """One point of the space without a sampler (each range's low end, each first choice): what
+    ``start`` fills the command template with to check it before anything runs."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    out = []
-    with tempfile.TemporaryDirectory(prefix="sweeprun-dry-") as tmp:
-        plan = TrialPlan.build(cfg, sweep=name, root=Path(tmp))
-        for i, values in enumerate(first_points(cfg, n)):
-            prep = plan.prepare(i, values)
-            out.append((values, list(prep.request.argv)))
-    return out
+    from sweeprun.space.distributions import SearchSpace
+
+    space = SearchSpace.from_params(cfg.parameters)
+    params: dict[str, Any] = {}
+    for name, dist in space.distributions().items():
+        if isinstance(dist, CategoricalDistribution):
+            params[name] = dist.choices[0]
+        else:
+            assert isinstance(dist, FloatDistribution | IntDistribution)
+            params[name] = dist.low
+    return space.to_values(params)
+
+
+def preview(
+    cfg: SweepConfig, name: str, points: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], list[str]]]:
+    """(values, argv) of a trial per point, nothing written; raises the user errors a launch
+    would."""
+    from sweeprun.run.request import TrialPlan
+    from sweeprun.storage.urls import sweeprun_dir
+
+    plan = TrialPlan.build(cfg, sweep=name, root=sweeprun_dir())
+    return [
+        (values, list(plan.prepare(i, values, dry=True).request.argv))
+        for i, values in enumerate(points)
+    ]
 
 
 def dry_run_print(cfg: SweepConfig, name: str, n: int, json_out: bool) -> int:
     """Print the argv of the first ``n`` trials without launching or recording anything."""
-    for i, (values, argv) in enumerate(preview(cfg, name, n)):
+    for i, (values, argv) in enumerate(preview(cfg, name, first_points(cfg, n))):
         if json_out:
             print(json.dumps({"trial": i, "params": values, "argv": argv}, default=str))
         else:

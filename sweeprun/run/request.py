@@ -105,19 +105,26 @@ class TrialPlan:
         )
 
     def prepare(
-        self, number: int, values: dict[str, Any], cuda_devices: str | None = None
+        self,
+        number: int,
+        values: dict[str, Any],
+        cuda_devices: str | None = None,
+        *,
+        dry: bool = False,
     ) -> Prepared:
-        """One trial's directory, files, environment and argv."""
+        """One trial's directory, files, environment and argv; ``dry``: the same request
+        without creating the directory or writing the files (a preview)."""
         cfg = self.cfg
         trial_dir = self.root / safe_name(self.sweep) / f"trial-{number:05d}"
-        trial_dir.mkdir(parents=True, exist_ok=True)
         run_id = secrets.token_hex(4)
         launch = secrets.token_hex(8)
         param_path = trial_dir / f"config-{run_id}.yaml"
-        _private_write(param_path, wandb_config_yaml(values))
         json_path = trial_dir / "params.json"
-        if self.args_json:
-            _private_write(json_path, args_json_text(values))
+        if not dry:
+            trial_dir.mkdir(parents=True, exist_ok=True)
+            _private_write(param_path, wandb_config_yaml(values))
+            if self.args_json:
+                _private_write(json_path, args_json_text(values))
         env = trial_env(
             self.base_env,
             sweep=self.sweep,

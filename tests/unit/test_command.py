@@ -244,3 +244,25 @@ def test_argv_reaches_a_real_program_byte_for_byte() -> None:
                  interpreter=sys.executable, program=str(PROGRAMS / "print_args.py"))  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     assert json.loads(out)["argv"] == [x for k, v in params.items() for x in (f"--{k}", v)]
+
+
+def test_any_point_fills_every_parameter_as_the_program_receives_it() -> None:
+    from sweeprun.commands.start import any_point
+
+    cfg = parse_config(
+        {
+            "program": "t.py",
+            "method": "bayes",
+            "metric": {"name": "loss"},
+            "parameters": {
+                "lr": {"distribution": "log_uniform_values", "min": 1e-4, "max": 1e-1},
+                "layers": {"min": 2, "max": 8},
+                "opt": {"values": ["sgd", "adam"]},
+                "fixed": {"value": 3},
+                "net": {"parameters": {"width": {"values": [64, 128]}}},
+            },
+        }
+    )
+    point = any_point(cfg)
+    assert point["opt"] == "sgd" and point["fixed"] == 3 and point["net"] == {"width": 64}
+    assert point["layers"] == 2 and point["lr"] == pytest.approx(1e-4)
