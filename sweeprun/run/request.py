@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.config.tracking import wandb_env
+from sweeprun.integrations.hydra import run_dir_args, uses_hydra
 from sweeprun.integrations.wandb import trial_wandb_env
 from sweeprun.run.argv import (
     args_json_text,
@@ -144,8 +145,11 @@ class TrialPlan:
             environ=env,
             args_json_file=str(json_path),
         )
+        argv = [*argv, *self.extra_args]
+        if uses_hydra(cfg.command, cfg.program, self.cwd):  # its own hydra.run.dir per trial
+            argv += run_dir_args(argv, str(trial_dir))
         request = TrialRequest(
-            argv=(*argv, *self.extra_args),
+            argv=tuple(argv),
             env=env,
             cwd=self.cwd,
             stdout_path=trial_dir / "stdout.log",
