@@ -13,6 +13,9 @@ A trial's program got more than its argv; a reproduction gives it the same input
 * the sweep's ``trial.cwd`` as the working directory, when it set one (else the command runs
   where it is typed, like the trial ran where ``sweeprun start`` was).
 
+The ``hydra.run.dir`` override sweeprun gave a Hydra trial is left out, so a reproduction
+writes Hydra's outputs where Hydra puts them by default, not over the trial's.
+
 The command names the trial's files where they are; the script (``best --script FILE``)
 writes them afresh into a temporary directory, so it runs on a machine without the trial's
 directory too. The rest of the agent's environment (the W&B grouping variables, the metrics
@@ -28,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sweeprun.integrations.hydra import run_dir_args
 from sweeprun.integrations.wandb import offline_note, uses_wandb
 from sweeprun.run.argv import args_json_text, uses_args_json_file, wandb_config_yaml
 from sweeprun.storage.records import TrialRecord
@@ -123,6 +127,9 @@ def reproduction(
 ) -> Reproduction:
     """What running the trial with ``params`` and ``argv`` again takes (see the module)."""
     cwd = cfg.trial.cwd
+    if log_dir:
+        ours = run_dir_args([], log_dir)
+        argv = [a for a in argv if a not in ours]
     env = {"SWEEPRUN_PARAMS": args_json_text(params)}
     env.update({str(k): str(v) for k, v in cfg.trial.env.items()})
     files: list[TrialFile] = []

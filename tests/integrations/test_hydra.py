@@ -5,6 +5,7 @@ by trials that start in the same second)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -74,6 +75,10 @@ def test_four_sequential_trials_get_four_hydra_run_dirs(tmp_path: Path, macro: s
         run_dirs.add(run_dir)
     assert len(run_dirs) == 4
     assert not (tmp_path / "outputs").exists()  # Hydra's shared default is not used
+    # best's reproduce command leaves the trial's run dir alone
+    best = run_cli("best", "hy", "--storage", str(tmp_path / "j.log"), "--json", cwd=tmp_path)
+    (entry,) = json.loads(best.assert_success().stdout)["best"]
+    assert "hydra.run.dir" not in entry["command"] and "model.depth=2" in entry["command"]
 
 
 def test_a_run_dir_the_user_chose_is_kept(tmp_path: Path) -> None:
