@@ -5,12 +5,21 @@
     from sweeprun.integrations.lightning import SweeprunCallback
     trainer = L.Trainer(max_epochs=20, callbacks=[SweeprunCallback()])
 
-At the end of every validation run (never of the sanity check) the callback reports the
-numeric ``trainer.callback_metrics`` — what the module logged with ``self.log(...)`` — through
-:func:`sweeprun.report`, with the epoch as the step (the global step when validation runs more
-than once an epoch, ``val_check_interval`` below 1.0 or a number of batches). A trainer without
-validation reports at the end of each training epoch instead. Only the global-zero process
-reports. ``metrics=["val_loss"]`` limits what is reported.
+The callback reports the numeric ``trainer.callback_metrics`` — what the module logged with
+``self.log(...)`` — through :func:`sweeprun.report`, once per validation run (never for the
+sanity check):
+
+* validation at epoch ends (the default): at the end of each training epoch whose validation
+  ran, with the epoch (from 0) as the step, so that the epoch's validation values and its
+  training values (``on_epoch=True``) arrive together; a trainer without validation reports at
+  every epoch's end;
+* validation within epochs (``val_check_interval`` below 1.0 or a number of batches): at the
+  end of each validation run, with the global step as the step;
+* ``trainer.validate(...)``: at its end, with the epoch as the step.
+
+Lightning calls callbacks before the module's own ``on_train_epoch_end``: a value the module
+logs there is not in that epoch's report. Only the global-zero process reports.
+``metrics=["val_loss"]`` limits what is reported.
 
 A pruned trial is stopped by sweeprun (SIGTERM to its processes, SIGKILL after
 ``trial.kill_grace``); Lightning turns SIGTERM into a clean exit at the next batch.
@@ -48,33 +57,45 @@ def _lightning() -> Any:
 
 
 def _once_an_epoch(trainer: Any) -> bool:
+    """Whether validation runs at epoch ends only (``val_check_interval`` 1.0, the default)."""
     interval = getattr(trainer, "val_check_interval", 1.0)
     return isinstance(interval, float) and interval >= 1.0
+
+
+def _fitting(trainer: Any) -> bool:
+    return bool(getattr(trainer.state, "fn", "fit") == "fit")  # TrainerFn is a str enum
 
 
 @functools.cache
 def _callback_class(base: type) -> type:
     class SweeprunCallback(base):
-        """Reports ``trainer.callback_metrics`` to sweeprun after each validation run."""
+        """Reports ``trainer.callback_metrics`` to sweeprun once per validation run."""
 
         def __init__(self, metrics: Iterable[str] | None = None) -> None:
             super().__init__()
             self.metrics = None if metrics is None else list(metrics)
+            self._validated: int | None = None  # the epoch whose validation ran last
 
-        def _report(self, trainer: Any) -> None:
-            if not trainer.is_global_zero:
-                return
-            values = wanted(numeric(trainer.callback_metrics), self.metrics)
-            step = trainer.current_epoch if _once_an_epoch(trainer) else trainer.global_step
-            report_at(step, values)
+        def _report(self, trainer: Any, step: int) -> None:
+            if trainer.is_global_zero:
+                report_at(step, wanted(numeric(trainer.callback_metrics), self.metrics))
 
         def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-            if not trainer.sanity_checking:
-                self._report(trainer)
+            if trainer.sanity_checking:
+                return
+            if not _fitting(trainer):  # trainer.validate(): no training epoch to wait for
+                self._report(trainer, trainer.current_epoch)
+            elif _once_an_epoch(trainer):  # reported at the epoch's end, with its training values
+                self._validated = trainer.current_epoch
+            else:
+                self._report(trainer, trainer.global_step)
 
         def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            if not getattr(trainer, "enable_validation", True):
-                self._report(trainer)
+            epoch = trainer.current_epoch
+            if not trainer.enable_validation or (
+                _once_an_epoch(trainer) and self._validated == epoch
+            ):
+                self._report(trainer, epoch)
 
     SweeprunCallback.__module__ = __name__
     return SweeprunCallback
