@@ -28,23 +28,25 @@ __all__ = ["SweeprunCallback", "round_values"]
 
 
 def round_values(results: Iterable[Sequence[Any]] | None) -> dict[str, float]:
-    """LightGBM's evaluation results as ``{name: value}``: ``(data, metric, value, higher
-    is better)`` per set in training; ``("cv_agg", "data metric", mean, higher, stdv)`` in
-    ``lgb.cv``."""
+    """LightGBM's evaluation results as ``{name: value}``. Each is ``(data, metric, value,
+    higher is better)`` in training; ``lgb.cv`` adds the deviation as a fifth field, and
+    LightGBM before 4.7 names the data ``cv_agg`` and the metric ``"valid l2"`` there."""
     out: dict[str, float] = {}
     for item in results or ():
         if len(item) < 3:
             continue
         data, metric, value = str(item[0]), str(item[1]), as_float(item[2])
-        if len(item) >= 5:  # lgb.cv: the set and the metric in one field
-            name = "_".join(metric.split(maxsplit=1))
-            std = as_float(item[4])
+        std = as_float(item[4]) if len(item) >= 5 and item[4] is not None else None
+        if data == "cv_agg" and " " in metric:
+            data, metric = metric.split(maxsplit=1)
+        name = f"{data}_{metric}"
+        if std is None:
             if value is not None:
-                out[f"{name}-mean"] = value
-            if std is not None:
-                out[f"{name}-stdv"] = std
-        elif value is not None:
-            out[f"{data}_{metric}"] = value
+                out[name] = value
+            continue
+        if value is not None:
+            out[f"{name}-mean"] = value
+        out[f"{name}-stdv"] = std
     return out
 
 

@@ -1,7 +1,7 @@
 """A small LightGBM program as users write it, plus the one line that reports to sweeprun
 (``callbacks=[SweeprunCallback()]``): regression on a random dataset with one validation set,
-through ``lgb.train`` (``--api train``) or ``LGBMRegressor`` (``--api sklearn``); the metric
-is ``valid_0_l2`` either way."""
+through ``lgb.train`` (``--api train``) or ``LGBMRegressor`` (``--api sklearn``), metric
+``valid_0_l2`` either way, or 3-fold ``lgb.cv`` (``--api cv``, metric ``valid_l2-mean``)."""
 
 import argparse
 
@@ -14,7 +14,7 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--learning_rate", type=float, default=0.1)
 parser.add_argument("--num_leaves", type=int, default=7)
 parser.add_argument("--rounds", type=int, default=10)
-parser.add_argument("--api", choices=["train", "sklearn"], default="train")
+parser.add_argument("--api", choices=["train", "sklearn", "cv"], default="train")
 args = parser.parse_args()
 
 rng = np.random.default_rng(0)
@@ -32,6 +32,15 @@ if args.api == "train":
         num_boost_round=args.rounds,
         valid_sets=[lgb.Dataset(x_valid, label=y_valid, reference=train)],
         callbacks=[lgb.log_evaluation(1), SweeprunCallback()],  # the one line for sweeprun
+    )
+elif args.api == "cv":
+    lgb.cv(
+        {**params, "objective": "regression"},
+        lgb.Dataset(x, label=y),
+        num_boost_round=args.rounds,
+        nfold=3,
+        stratified=False,
+        callbacks=[SweeprunCallback()],  # the one line for sweeprun
     )
 else:
     model = lgb.LGBMRegressor(n_estimators=args.rounds, **params)
