@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeprun.config.checks import iter_parameters
 from sweeprun.config.load import load_config
@@ -18,19 +18,40 @@ from sweeprun.config.models import SweepConfig
 from sweeprun.config.parameters import ParamSpec
 from sweeprun.errors import EXIT_OK
 
+if TYPE_CHECKING:
+    from sweeprun.config.lint import LintWarning
+
 
 def run(files: list[Path], json_out: bool = False) -> int:
-    """Validate every file; print a summary line (or JSON object) per file."""
+    """Validate every file; print a summary line (or JSON object) per file, with its notes
+    and the lint warnings about what the program will be handed (``nested-args``)."""
     for file in files:
         cfg = load_config(file)
         summary = describe(cfg)
+        found = _nested_args(cfg)
         if json_out:
-            print(json.dumps({"file": str(file), "ok": True, **summary}), flush=True)
+            doc = {
+                "file": str(file),
+                "ok": True,
+                **summary,
+                "warnings": [w.as_dict() for w in found],
+            }
+            print(json.dumps(doc), flush=True)
             continue
         print(f"{file}: ok — {_one_line(summary)}", flush=True)
         for note in cfg.notes:
             print(f"  {note}", flush=True)
+        for w in found:
+            print("  " + w.render().replace("\n", "\n  "), flush=True)
     return EXIT_OK
+
+
+def _nested_args(cfg: SweepConfig) -> list[LintWarning]:
+    if not any(spec.parameters for spec in cfg.parameters.values()):
+        return []  # the common case needs no lint module (10 ms of start-up)
+    from sweeprun.config.lint import nested_args
+
+    return nested_args(cfg)
 
 
 def describe(cfg: SweepConfig) -> dict[str, Any]:

@@ -28,6 +28,7 @@ RULES: dict[str, str] = {
     "use-bayes": "random or grid search with a large budget of possibly expensive trials",
     "tiny-budget": "a model-based method with fewer than 20 trials",
     "no-budget": "no run_cap, budget.trials or budget.time (and not a grid)",
+    "nested-args": "a nested parameters block passed through ${args} or a Hydra macro",
 }
 
 GRID_MAX_VARYING = 4
@@ -46,6 +47,16 @@ LOG_SCALE_NAMES = (
 _LOG_NAME = re.compile(
     r"(?:^|[_.\-/])(?:" + "|".join(re.escape(n) for n in LOG_SCALE_NAMES) + r")$", re.IGNORECASE
 )
+#: the command macros that write each top-level value with ``str()``, with what precedes the
+#: name: a nested block becomes one argument ``key={'a': 1}`` (run/argv.py)
+STR_MACROS = {
+    "${args}": "--",
+    "${args_no_hyphens}": "",
+    "${args_no_boolean_flags}": "--",
+    "${args_no_equals}": "--",
+    "${args_append_hydra}": "+",
+    "${args_override_hydra}": "++",
+}
 _TEST_NAME = re.compile(r"(?:^test(?:$|[_.\-/])|[_.\-/]test$)", re.IGNORECASE)
 
 
@@ -215,6 +226,41 @@ def _no_budget(cfg: SweepConfig) -> Iterator[LintWarning]:
     )
 
 
+def nested_args(cfg: SweepConfig) -> list[LintWarning]:
+    """A warning per nested ``parameters:`` block that the ``command:`` passes with a
+    ``str()`` macro (also shown by ``validate``): the program gets ``opt={'lr': 0.1}``.
+
+    A sweep without ``command:`` is not warned about: its default ``${args}`` is W&B's own
+    command, and W&B programs with nested blocks read them from ``wandb.config``."""
+    template = [str(t) for t in cfg.command or ()]
+    macro = next((m for m in template if m in STR_MACROS), None)
+    if macro is None:
+        return []
+    out = []
+    for name, spec in cfg.parameters.items():
+        if spec.parameters is None:
+            continue
+        leaves = [f"{name}.{leaf.replace(FLAT_SEP, '.')}" for leaf in flatten(spec.parameters)]
+        shown = ", ".join(f"'{k}': ..." for k in spec.parameters)
+        sep = " " if macro == "${args_no_equals}" else "="
+        more = ", ..." if len(leaves) > 3 else ""
+        dotted = ", ".join(f"`{leaf}`" for leaf in leaves[:3]) + more
+        syntax = "" if STR_MACROS[macro] == "--" else " (Hydra's override syntax)"
+        out.append(
+            LintWarning(
+                "nested-args",
+                f"parameters.{name}",
+                f"the nested block '{name}' reaches the program through {macro} as one "
+                f"argument {STR_MACROS[macro]}{name}{sep}{{{shown}}}",
+                "Hydra and argparse reject a dict-valued argument: name the block's leaves as "
+                f"top-level parameters with dotted names ({dotted}), which {macro} passes as "
+                f"`{STR_MACROS[macro]}{leaves[0]}{sep}...`{syntax}; or pass "
+                "the nested values with ${args_json} or ${args_json_file}",
+            )
+        )
+    return out
+
+
 def lint_config(cfg: SweepConfig) -> list[LintWarning]:
     """Every warning for ``cfg``, in the order of :data:`RULES`."""
     specs = flatten(cfg.parameters)
@@ -228,6 +274,7 @@ def lint_config(cfg: SweepConfig) -> list[LintWarning]:
         lambda: _use_bayes(cfg, budget),
         lambda: _tiny_budget(cfg, budget),
         lambda: _no_budget(cfg),
+        lambda: iter(nested_args(cfg)),
     ]
     return [w for check in checks for w in check()]
 

@@ -107,6 +107,7 @@ def test_nested_learning_rate_path() -> None:
     data = cfg(
         parameters={"opt": {"parameters": {"lr": {"min": 1e-4, "max": 1e-1}}}},
         baseline=[{"opt": {"lr": 0.01}}],
+        command=["python", "train.py", "${args_json}"],  # nested values as JSON
     )
     assert only(data, "linear-scale").path == "parameters.opt.parameters.lr"
 
@@ -232,6 +233,42 @@ def test_time_budget_or_grid_is_a_budget() -> None:
     assert rules(grid) == []
 
 
+# ---- nested-args -------------------------------------------------------------------------------
+
+NESTED = {
+    "opt": {"parameters": {"lr": {"values": [0.1, 0.01]}, "name": {"value": "sgd"}}},
+    "depth": {"values": [2, 3]},
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "argument"),
+    [
+        (["python", "train.py", "${args}"], "--opt={'lr': ..., 'name': ...}"),
+        (["python", "train.py", "${args_no_hyphens}"], "opt={'lr': ..., 'name': ...}"),
+        (["python", "train.py", "${args_override_hydra}"], "++opt={'lr': ..., 'name': ...}"),
+        (["python", "train.py", "${args_no_equals}"], "--opt {'lr': ..., 'name': ...}"),
+    ],
+)
+def test_nested_block_through_a_str_macro_warns(command: list[str], argument: str) -> None:
+    data = cfg(parameters=NESTED, baseline=None, command=command)
+    found = [w for w in lint(data) if w.rule == "nested-args"]
+    assert [w.path for w in found] == ["parameters.opt"]
+    assert found[0].message.endswith(f"as one argument {argument}")
+    assert "dotted names (`opt.lr`, `opt.name`)" in found[0].why
+    assert "${args_json}" in found[0].why
+
+
+@pytest.mark.parametrize("macro", ["${args_json}", "${args_json_file}", None])
+def test_nested_block_as_json_and_flat_names_are_fine(macro: str | None) -> None:
+    # no command: W&B's default, whose programs read nested blocks from wandb.config
+    command = ["python", "train.py", macro] if macro else None
+    assert "nested-args" not in rules(cfg(parameters=NESTED, baseline=None, command=command))
+    flat = {"opt.lr": {"values": [0.1, 0.01]}, "opt.name": {"value": "sgd"}}
+    dotted = cfg(parameters=flat, baseline=None, command=["python", "t.py", "${args_no_hyphens}"])
+    assert "nested-args" not in rules(dotted)
+
+
 def test_every_rule_is_documented() -> None:
     doc = (Path(__file__).parents[2] / "docs" / "lint.md").read_text(encoding="utf-8")
     for rule in RULES:
@@ -282,3 +319,24 @@ def test_cli_invalid_file_exits_2(tmp_path: Path) -> None:
     path.write_text("method: random\nparameters: {lr: {min: 1, max: 0}}\n", encoding="utf-8")
     res = run_cli("lint", str(path)).assert_code(2)
     assert "min (1) must be less than max (0)" in res.stderr
+
+
+def test_cli_lint_and_validate_warn_about_a_nested_block_for_hydra(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        cfg(parameters=NESTED, command=["python", "train.py", "${args_no_hyphens}"],
+            baseline=[{"opt": {"lr": 0.1, "name": "sgd"}, "depth": 2}]),
+    )  # fmt: skip
+    expected = (
+        "warning: parameters.opt: the nested block 'opt' reaches the program through "
+        "${args_no_hyphens} as one argument opt={'lr': ..., 'name': ...} [nested-args]"
+    )
+    res = run_cli("lint", str(path)).assert_code(0)
+    assert expected in res.stdout and res.stdout.rstrip().endswith("1 lint warning")
+    assert "    why: Hydra and argparse reject a dict-valued argument" in res.stdout
+    res = run_cli("validate", str(path)).assert_success()
+    assert f"  {expected}\n      why: Hydra and argparse" in res.stdout
+    doc = json.loads(run_cli("validate", "--json", str(path)).assert_success().stdout)
+    assert [w["rule"] for w in doc["warnings"]] == ["nested-args"]
+    clean = json.loads(run_cli("validate", "--json", str(write(tmp_path, CLEAN))).stdout)
+    assert clean["warnings"] == []

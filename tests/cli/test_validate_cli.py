@@ -68,7 +68,7 @@ def test_json_output(files: dict[str, Path]) -> None:
         "file": str(files["grid"]), "ok": True, "method": "grid",
         "metrics": [{"name": "val_loss", "goal": "minimize"}], "parameters": 4,
         "search_space": 48, "early_terminate": None,
-        "notes": ["note: 'project' is a W&B-only key; sweeprun ignores it"],
+        "notes": ["note: 'project' is a W&B-only key; sweeprun ignores it"], "warnings": [],
     }  # fmt: skip
     assert rows[1]["search_space"] is None and rows[1]["method"] == "bayes"
 
