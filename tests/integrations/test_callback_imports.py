@@ -4,6 +4,8 @@ nothing), and each class is the framework's own kind of callback."""
 
 from __future__ import annotations
 
+import importlib
+import re
 import subprocess
 import sys
 
@@ -72,3 +74,16 @@ def test_a_program_on_pytorch_lightning_gets_a_pytorch_lightning_callback() -> N
         "print(issubclass(SweeprunCallback, pl.Callback), 'lightning.pytorch' in sys.modules)\n"
     )
     assert _python(code) == "True False"
+
+
+def test_the_documented_callbacks_exist() -> None:
+    """Every ``from sweeprun.integrations.X import Y`` of the README and docs/integrations.md
+    names a module and one of its public names (checked without importing a framework)."""
+    found = set()
+    for doc in (ROOT / "README.md", ROOT / "docs" / "integrations.md"):
+        for module, name in re.findall(
+            r"from (sweeprun\.integrations\.\w+) import (\w+)", doc.read_text()
+        ):
+            assert name in importlib.import_module(module).__all__, (doc.name, module, name)
+            found.add(module.rpartition(".")[2])
+    assert found == set(MODULES)

@@ -34,17 +34,25 @@ def test_a_lightning_program_reports_every_epoch_and_completes(
     assert value_of(trials[1]) < value_of(trials[0])
 
 
-def test_validation_within_epochs_reports_at_global_steps_without_the_sanity_check(
-    framework_sweep: FrameworkSweep,
+@pytest.mark.parametrize(
+    ("validation", "steps"),
+    [
+        # 4 batches an epoch, validation after 2 and 4: the global step; the sanity check
+        # (step 0) reports nothing
+        ({"val_check_interval": 0.5}, [2, 4, 6, 8]),
+        # validation every second epoch: the epochs that had one
+        ({"check_val_every_n_epoch": 2, "max_epochs": 4}, [1, 3]),
+    ],
+    ids=["within-epochs", "every-second-epoch"],
+)
+def test_one_report_per_validation_run(
+    framework_sweep: FrameworkSweep, validation: dict[str, float], steps: list[int]
 ) -> None:
-    framework_sweep.write(
-        PROGRAM, "val_loss", {"lr": [0.05], "max_epochs": 2, "val_check_interval": 0.5}
-    )
+    framework_sweep.write(PROGRAM, "val_loss", {"lr": [0.05], "max_epochs": 2, **validation})
     (trial,) = framework_sweep.run()
     assert trial.state.name == "COMPLETE"
-    # 4 batches an epoch, validation after 2 and 4; the sanity check (step 0) reported nothing
-    assert [r["step"] for r in reports(trial)] == [2, 4, 6, 8]
-    assert sorted(trial.intermediate_values) == [2, 4, 6, 8]
+    assert [r["step"] for r in reports(trial)] == steps
+    assert sorted(trial.intermediate_values) == steps
 
 
 def test_a_trainer_without_validation_reports_every_training_epoch(

@@ -19,6 +19,7 @@ parser.add_argument("--max_epochs", type=int, default=4)
 parser.add_argument("--batches", type=int, default=4, help="training batches per epoch")
 parser.add_argument("--validate", type=int, default=1, help="0: no validation loop")
 parser.add_argument("--val_check_interval", type=float, default=1.0)
+parser.add_argument("--check_val_every_n_epoch", type=int, default=1)
 args = parser.parse_args()
 print(f"pid={os.getpid()}", flush=True)
 
@@ -55,6 +56,7 @@ val = DataLoader(data(64, gen), batch_size=64)
 trainer = L.Trainer(
     max_epochs=args.max_epochs,
     val_check_interval=args.val_check_interval,
+    check_val_every_n_epoch=args.check_val_every_n_epoch,
     accelerator="cpu",
     logger=False,
     enable_checkpointing=False,
