@@ -216,10 +216,7 @@ class Child:
             proc.wait()
         duration = time.monotonic() - self._t0
         self._exited.set()
-        self._start_ladder()  # grandchildren left in the group get the ladder too
-        ladder = self._ladder
-        if ladder is not None:
-            ladder.join()
+        self._finish_ladder()  # grandchildren left in the group get the ladder too
         self._abandon_at = time.monotonic() + self.PIPE_GRACE
         reader.join()
         if self._parser is not None:  # started by the reader, which has ended
@@ -249,6 +246,24 @@ class Child:
         with self._ladder_lock:
             if self._ladder is None and self.tree is not None:  # it returns if nothing lives
                 self._ladder = submit(f"sweeprun-ladder-{self.pgid}", self._run_ladder)
+
+    def _finish_ladder(self) -> None:
+        """After the exit: the ladder for whatever of the tree is left, run on this thread
+        (no second thread to hand it to and wait for), or awaited if stop() started it."""
+        with self._ladder_lock:
+            ladder, inline = self._ladder, self._ladder is None
+            if inline:
+                if self.tree is None:
+                    return
+                self._ladder = ladder = Task(f"sweeprun-ladder-{self.pgid}", self._run_ladder, ())
+        assert ladder is not None
+        if not inline:
+            ladder.join()
+            return
+        try:
+            self._run_ladder()
+        finally:
+            ladder.done.set()
 
     def _run_ladder(self) -> None:
         assert self.tree is not None
