@@ -167,6 +167,7 @@ def test_export_records() -> None:
         "host",
         "exit_code",
         "reason",
+        "stderr_line",
         "attempt",
         "baseline",
         "curve",
