@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from sweeprun.integrations.lightgbm import round_values
 from tests.helpers.frameworks import FrameworkSweep, curve, reports, require, value_of
 
 
@@ -56,3 +57,13 @@ def test_a_lightgbm_program_reports_every_round(
         assert [deviation in r for r in reports(t)] == [deviation is not None] * 8
         assert t.value == pytest.approx(min(t.intermediate_values.values()))
     assert value_of(trials[1]) < value_of(trials[0])
+
+
+def test_lightgbm_results_before_4_7_get_the_same_names() -> None:
+    """LightGBM before 4.7 (not the one installed here) gives lgb.cv results as plain tuples
+    with the set and the metric in one field, under the data name ``cv_agg``."""
+    assert round_values([("valid_0", "l2", 0.5, False)]) == {"valid_0_l2": 0.5}
+    assert round_values([("cv_agg", "valid l2", 0.5, False, 0.1)]) == {
+        "valid_l2-mean": 0.5,
+        "valid_l2-stdv": 0.1,
+    }
