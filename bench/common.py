@@ -63,11 +63,27 @@ def run_sweeprun(
 
 def alternate(a: Callable[[], float], b: Callable[[], float], rounds: int) -> tuple[float, float]:
     """Median of ``rounds`` alternating runs of the two sides (a, b, a, b, ...)."""
+    xs, ys = paired(a, b, rounds)
+    return statistics.median(xs), statistics.median(ys)
+
+
+def paired(
+    a: Callable[[], float], b: Callable[[], float], rounds: int
+) -> tuple[list[float], list[float]]:
+    """``rounds`` alternating runs of the two sides, each round's pair back to back."""
     xs, ys = [], []
     for _ in range(rounds):
         xs.append(a())
         ys.append(b())
-    return statistics.median(xs), statistics.median(ys)
+    return xs, ys
+
+
+def paired_ratio(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """Median, lowest and highest of the rounds' ratios ``x / y``. On a shared VM whose speed
+    drifts over seconds, the two runs of one round share their conditions: the median of the
+    pairs' ratios moves less than the ratio of the two sides' medians."""
+    ratios = sorted(x / y for x, y in zip(xs, ys, strict=True))
+    return statistics.median(ratios), ratios[0], ratios[-1]
 
 
 def row(name: str, ours: float, theirs: float, unit: str, goal: str, ok: bool) -> str:
