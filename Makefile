@@ -24,7 +24,7 @@ COMPAT_TIERS ?= unit or cli
 $(BIN)/sweeprun: pyproject.toml $(CONSTRAINTS)
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) pip setuptools wheel
-	$(BIN)/python -m pip install -q --no-build-isolation -c $(CONSTRAINTS) -e '.[dev,integrations]'
+	$(BIN)/python -m pip install -q --no-build-isolation -c $(CONSTRAINTS) -e '.[dev,integrations,all]'
 	$(BIN)/python -m pip check
 	touch $@
 
