@@ -12,17 +12,39 @@ import contextlib
 import fcntl
 import json
 import os
+import sys
 import threading
 from collections.abc import Generator
 from typing import Any
 
 from optuna.storages.journal import JournalFileBackend
 
-from sweeprun.storage.optuna_adapter import (
-    JournalFileLock,
-    journal_file_offset,
-    journal_lock_held,
-)
+from sweeprun.storage.journal_check import parse
+from sweeprun.storage.optuna_adapter import JournalFileLock, journal_lock_held
+
+_CHUNK = 1 << 22  # bytes read at a time
+_NOTES = 20  # bad lines of one file noted one by one; past that, one summary note
+_noted: dict[str, set[int]] = {}  # journal file -> the bad lines this process has noted
+_noted_lock = threading.Lock()
+
+
+def note_bad_line(path: str, line_no: int, why: str) -> None:
+    """One note on stderr per bad line of a journal file and process (not per read); past
+    :data:`_NOTES` lines of one file, one note that the rest are skipped without a note."""
+    with _noted_lock:
+        seen = _noted.setdefault(os.path.abspath(path), set())
+        if line_no in seen or len(seen) > _NOTES:
+            return
+        seen.add(line_no)
+        more = len(seen) > _NOTES
+    text = (
+        f"note: {path}: more lines that are not journal records (from line {line_no}) are "
+        "skipped without a note"
+        if more
+        else f"note: {path} line {line_no} is not a journal record ({why}): skipped; the "
+        "records before and after it are read as usual"
+    )
+    print(text, file=sys.stderr, flush=True)
 
 
 class FlockLock(JournalFileLock):
@@ -81,6 +103,8 @@ class SafeJournalFileBackend(JournalFileBackend):
         self.lock = lock_obj
         self.pending: list[dict[str, Any]] = []
         self._pending_lock = threading.Lock()
+        # record number -> (byte offset, lines before it): where reading it starts
+        self._starts: dict[int, tuple[int, int]] = {0: (0, 0)}
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -102,14 +126,45 @@ class SafeJournalFileBackend(JournalFileBackend):
             self.pending = []
 
     def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
-        offset = journal_file_offset(self, log_number_from)
-        if offset is not None:
-            try:
-                if os.stat(self.path).st_size == offset:
-                    return  # nothing new: no open, read and close
-            except OSError:
-                pass
-        yield from super().read_logs(log_number_from)
+        """The records from number ``log_number_from`` on, as Optuna's reader yields them, but
+        a newline-terminated line that is not a record (:func:`journal_check.parse`) is
+        skipped with one note (:func:`note_bad_line`) instead of failing this read and every
+        later one. Record numbers count records, not lines: each process skips the same lines,
+        so every reader numbers the records alike. An incomplete last line (no newline yet: a
+        writer mid-append, or one killed mid-write, whose tail the next append cuts) ends the
+        read and is read again next time."""
+        start = self._starts.get(log_number_from)
+        number, (offset, line_no) = (log_number_from, start) if start else (0, (0, 0))
+        try:
+            if os.stat(self.path).st_size == offset:
+                return  # nothing new: no open, read and close
+        except OSError:
+            pass
+        with open(self.path, "rb") as f:
+            end = os.fstat(f.fileno()).st_size  # what was there now; later appends: next time
+            f.seek(offset)
+            rest = b""
+            while offset + len(rest) < end:
+                chunk = f.read(min(_CHUNK, end - offset - len(rest)))
+                if not chunk:
+                    break
+                data = rest + chunk
+                pos = 0
+                while (cut := data.find(b"\n", pos)) >= 0:
+                    line = data[pos : cut + 1]
+                    pos = cut + 1
+                    line_no += 1
+                    record, why = parse(line)
+                    if record is not None:
+                        number += 1
+                    else:
+                        note_bad_line(self.path, line_no, why)
+                    # the next record starts after this line (and after any bad ones before it)
+                    self._starts[number] = (offset + pos, line_no)
+                    if record is not None and number > log_number_from:
+                        yield record
+                offset += pos
+                rest = data[pos:]
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         if self.pending:  # held records first; all-or-nothing with the rest (dropped on failure)
@@ -122,7 +177,9 @@ class SafeJournalFileBackend(JournalFileBackend):
             # unbuffered: a failed write must leave nothing behind to be flushed later
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                start = _cut_torn_tail(fd)
+                start, cut = _cut_torn_tail(fd)
+                if cut:
+                    _note_cut(self.path, cut)
                 try:
                     view = memoryview(data)
                     while view:
@@ -136,11 +193,17 @@ class SafeJournalFileBackend(JournalFileBackend):
                 os.close(fd)
 
 
-def _cut_torn_tail(fd: int) -> int:
-    """Truncate an incomplete last line; return the size the file now has."""
+def _cut_torn_tail(fd: int) -> tuple[int, int]:
+    """Truncate an incomplete last line; the size the file now has, and the bytes cut.
+
+    Called under the journal lock: a writer that holds it writes whole lines, so an incomplete
+    last line is a dead writer's (killed mid-write, or its disk filled up). No reader has
+    applied it (readers stop at a line without its newline), so cutting it loses nothing that
+    was recorded; ending it with a newline instead would leave a bad line in the journal for
+    every later reader to note."""
     size = os.fstat(fd).st_size
     if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-        return size
+        return size, 0
     chunk = 1 << 20
     end = size
     while end > 0:
@@ -149,7 +212,16 @@ def _cut_torn_tail(fd: int) -> int:
         cut = block.rfind(b"\n")
         if cut >= 0:
             os.ftruncate(fd, begin + cut + 1)
-            return begin + cut + 1
+            return begin + cut + 1, size - (begin + cut + 1)
         end = begin
     os.ftruncate(fd, 0)
-    return 0
+    return 0, size
+
+
+def _note_cut(path: str, cut: int) -> None:
+    print(
+        f"note: {path} ended in an incomplete record ({cut} bytes, a writer killed mid-write): "
+        "cut before this append",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -22,7 +22,7 @@ from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, _CachedStorage
 from optuna.storages._heartbeat import BaseHeartbeat
-from optuna.storages.journal import BaseJournalBackend, JournalFileBackend
+from optuna.storages.journal import BaseJournalBackend
 from optuna.storages.journal._file import BaseJournalFileLock, get_lock_file
 from optuna.storages.journal._storage import JournalOperation
 from optuna.study._frozen import FrozenStudy as FrozenStudy  # (not exported by Optuna)
@@ -64,6 +64,8 @@ def check_version(version: str | None = None) -> None:
 HeartbeatStorage = BaseHeartbeat  # the base class of storages with Optuna's heartbeat (RDB)
 JournalFileLock = BaseJournalFileLock  # the base class of a journal file's lock
 journal_lock_held = get_lock_file  # ``with journal_lock_held(lock):`` holds a journal lock
+#: the journal's operations, ``op_code`` -> name (``CREATE_TRIAL`` ...), as this Optuna replays
+JOURNAL_OPS: Mapping[int, str] = {int(op): op.name for op in JournalOperation}
 
 
 class Wrapper(Protocol):
@@ -257,11 +259,6 @@ def journal_append(
         refused = _sync_past_finished(journal)
     if refused is not None and strict:
         raise refused
-
-
-def journal_file_offset(backend: JournalFileBackend, log_number: int) -> int | None:
-    """Where record ``log_number`` starts in the file, when the backend has read that far."""
-    return backend._log_number_offset.get(log_number)
 
 
 def journal_sync(journal: JournalStorage) -> None:

@@ -1,0 +1,214 @@
+"""Whether one line of a journal file is a record Optuna's replay can apply.
+
+A journal line that is not valid JSON, not a JSON object, or a record Optuna's replay would
+stumble on (an ``op_code`` this Optuna does not know, a key its replay reads missing or of the
+wrong type) is skipped by the reader (:class:`sweeprun.storage.journal.SafeJournalFileBackend`)
+with one note, instead of raising inside every later read. :func:`problem` says why a record
+cannot be applied, or None: it checks what Optuna 5.0/5.1's replay reads of each operation,
+the keys and their types, not what the record means. Records that are well formed but refer to
+a study or trial that does not exist, or update a finished trial, are Optuna's business as
+before: it ignores another process's, and raises for its own (that is how its writes learn
+they were refused).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from optuna.distributions import BaseDistribution, json_to_distribution
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from sweeprun.storage.optuna_adapter import JOURNAL_OPS
+
+Check = Callable[[Any], bool]
+_STATES = frozenset(int(s) for s in TrialState)
+_DIRECTIONS = frozenset(int(d) for d in StudyDirection)
+
+
+def parse(line: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The record on ``line`` (newline-terminated) and ``""``, or None and why not."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError is a ValueError)
+        text = str(exc).split(":", 1)[0] if isinstance(exc, json.JSONDecodeError) else str(exc)
+        return None, f"not JSON: {text[:80]}"
+    try:
+        why = problem(record)
+    except Exception as exc:  # a check that trips is a record the replay would trip on too
+        why = f"unreadable ({type(exc).__name__})"
+    return (None, why) if why else (record, "")
+
+
+def problem(record: object) -> str | None:
+    """Why Optuna's replay could not apply ``record``; None when it can."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not a record"
+    op = record.get("op_code")
+    name = JOURNAL_OPS.get(op) if type(op) is int else None
+    if name is None:
+        return f"op_code {_short(op)} is not an operation this Optuna knows"
+    if not isinstance(record.get("worker_id"), str):
+        return "no worker_id"
+    for key, check in _NEEDS[name]:
+        if key not in record or not check(record[key]):
+            return f"{name} with {'a bad' if key in record else 'no'} {key}"
+    if name == "CREATE_TRIAL":
+        return _trial_problem(record)
+    if name == "SET_TRIAL_PARAM":
+        return _param_problem(record)
+    if name == "SET_TRIAL_STATE_VALUES":
+        state = TrialState(record["state"])
+        if state == TrialState.RUNNING and not _when(record.get("datetime_start")):
+            return "SET_TRIAL_STATE_VALUES with a bad datetime_start"
+        if state.is_finished() and not _when(record.get("datetime_complete")):
+            return "SET_TRIAL_STATE_VALUES with a bad datetime_complete"
+    return None
+
+
+def _trial_problem(record: dict[str, Any]) -> str | None:
+    for key, check in _TRIAL_OPTIONAL:
+        if key in record and not check(record[key]):
+            return f"CREATE_TRIAL with a bad {key}"
+    dists = {name: _distribution(text) for name, text in record.get("distributions", {}).items()}
+    for name, value in record.get("params", {}).items():
+        if not _external(dists.get(name), value):
+            return f"CREATE_TRIAL with a bad params.{_short(name)}"
+    if record.get("value") is not None and record.get("values") is not None:
+        return "CREATE_TRIAL with both value and values"
+    return None
+
+
+def _param_problem(record: dict[str, Any]) -> str | None:
+    dist = _distribution(record["distribution"])
+    if not _external(dist, record["param_value_internal"]):
+        return "SET_TRIAL_PARAM with a bad param_value_internal or distribution"
+    return None
+
+
+@functools.lru_cache(maxsize=1024)  # a sweep's few distributions, in every trial's records
+def _distribution(text: object) -> BaseDistribution | None:
+    try:
+        return json_to_distribution(text)  # type: ignore[arg-type]
+    except Exception:
+        return None
+
+
+def _external(dist: BaseDistribution | None, value: object) -> bool:
+    if dist is None or not _number(value):
+        return False
+    try:
+        dist.to_external_repr(value)  # type: ignore[arg-type]
+    except Exception:
+        return False
+    return True
+
+
+def _int(v: object) -> bool:
+    return type(v) is int
+
+
+def _number(v: object) -> bool:
+    return type(v) in (int, float)
+
+
+def _str(v: object) -> bool:
+    return isinstance(v, str)
+
+
+def _dist_text(v: object) -> bool:
+    return isinstance(v, str) and _distribution(v) is not None
+
+
+def _one_attr(v: object) -> bool:
+    return isinstance(v, dict) and len(v) == 1
+
+
+def _dict(v: object) -> bool:
+    return isinstance(v, dict)
+
+
+def _values(v: object) -> bool:
+    return v is None or (isinstance(v, list) and all(_number(x) for x in v))
+
+
+def _state(v: object) -> bool:
+    return _int(v) and v in _STATES
+
+
+def _directions(v: object) -> bool:
+    return isinstance(v, list) and bool(v) and all(_int(d) and d in _DIRECTIONS for d in v)
+
+
+def _when(v: object) -> bool:
+    """An ISO date and time the replay can turn into local time."""
+    if not isinstance(v, str):
+        return False
+    try:
+        datetime.fromisoformat(v).astimezone()
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
+
+
+def _maybe_when(v: object) -> bool:
+    return v is None or _when(v)
+
+
+def _distributions(v: object) -> bool:
+    return isinstance(v, dict) and all(_dist_text(t) for t in v.values())
+
+
+def _steps(v: object) -> bool:
+    if not isinstance(v, dict):
+        return False
+    try:
+        for k in v:
+            int(k)
+    except ValueError:
+        return False
+    return all(_number(x) for x in v.values())
+
+
+def _short(v: object) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+_STUDY = ("study_id", _int)
+_TRIAL = ("trial_id", _int)
+# what the replay of each operation reads unconditionally, and what it must be
+_NEEDS: dict[str, tuple[tuple[str, Check], ...]] = {
+    "CREATE_STUDY": (("study_name", _str), ("directions", _directions)),
+    "DELETE_STUDY": (_STUDY,),
+    "SET_STUDY_USER_ATTR": (_STUDY, ("user_attr", _one_attr)),
+    "SET_STUDY_SYSTEM_ATTR": (_STUDY, ("system_attr", _one_attr)),
+    "CREATE_TRIAL": (_STUDY, ("datetime_start", _maybe_when)),
+    "SET_TRIAL_PARAM": (
+        _TRIAL,
+        ("param_name", _str),
+        ("param_value_internal", _number),
+        ("distribution", _dist_text),
+    ),
+    "SET_TRIAL_STATE_VALUES": (_TRIAL, ("state", _state), ("values", _values)),
+    "SET_TRIAL_INTERMEDIATE_VALUE": (_TRIAL, ("step", _int), ("intermediate_value", _number)),
+    "SET_TRIAL_USER_ATTR": (_TRIAL, ("user_attr", _one_attr)),
+    "SET_TRIAL_SYSTEM_ATTR": (_TRIAL, ("system_attr", _one_attr)),
+    "DISCARD_TRIALS": (),  # (Optuna's replay skips it)
+}
+# what the replay of CREATE_TRIAL reads when it is there
+_TRIAL_OPTIONAL: tuple[tuple[str, Check], ...] = (
+    ("distributions", _distributions),
+    ("params", _dict),
+    ("datetime_complete", _when),
+    ("state", _state),
+    ("user_attrs", _dict),
+    ("system_attrs", _dict),
+    ("value", lambda v: v is None or _number(v)),
+    ("intermediate_values", _steps),
+    ("values", _values),
+)
