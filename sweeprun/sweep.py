@@ -79,6 +79,7 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
     """Create the sweep, or resume it when the stored config equals ``cfg``."""
     import optuna
 
+    _build_study_check(cfg)  # a bad sampler or pruner option: refuse before opening anything
     storage = open_storage(spec)
     doc = _config_doc(cfg)
     try:
@@ -106,7 +107,6 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
             )
         study = _build_study(storage, name, cfg, joining=True)
         return Sweep(name, study, cfg, spec, resumed=True)
-    _build_study_check(cfg)  # a bad sampler or pruner option: refuse before creating anything
     try:
         optuna.create_study(study_name=name, storage=storage, directions=_directions(cfg))
     except optuna.exceptions.DuplicatedStudyError:  # a concurrent start created it first
