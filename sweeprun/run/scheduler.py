@@ -26,6 +26,7 @@ from sweeprun.run.budget import reaches
 from sweeprun.run.gpus import GpuPool
 from sweeprun.run.liveness import Keeper, enable_rdb_heartbeat
 from sweeprun.run.process.child import Child, ChildOutcome
+from sweeprun.run.process.lines import LOG_ERROR
 from sweeprun.run.recovery import owner_tag, recover_orphans
 from sweeprun.run.request import TrialPlan
 from sweeprun.run.requeue import requeue
@@ -247,6 +248,12 @@ class Controller:
         try:
             cuda = ",".join(gpus) if self.gpus.enabled else None
             prepared = self.plan.prepare(number, values, cuda_devices=cuda)
+        except OSError as exc:  # the trial directory's disk, not the storage nor the program
+            self._refuse(trial, gpus, f"{LOG_ERROR}: {exc.filename}: {exc.strerror or exc}")
+            params = self.space.from_values(values)
+            requeue(self.study, params, attrs, retry_of=number, attempt=attempt)
+            self._files_failed(f"{LOG_ERROR}: {exc.filename}: {exc.strerror or exc}")
+            return
         except BaseException as exc:  # recorded, with its parameters, then raised
             self._refuse(trial, gpus, f"not launched: {type(exc).__name__}: {exc}"[:500])
             raise
@@ -396,7 +403,19 @@ class Controller:
             return False
         return run.attempt <= self.cfg.trial.retries
 
+    def _files_failed(self, reason: str) -> None:
+        """A trial's log or files could not be written: launch no more (their disk is full or
+        read-only); what is recorded stays, and the trial's parameters run again on resume."""
+        if self.result.policy_failure is None:
+            self.result.policy_failure = (
+                f"{reason}; stopped launching: free the disk (or set SWEEPRUN_DIR), then run "
+                "the same command again"
+            )
+            self.display.note(self.result.policy_failure)
+
     def _account(self, verdict: Verdict, counted: bool) -> None:
+        if (verdict.reason or "").startswith(LOG_ERROR):
+            self._files_failed(verdict.reason or "")
         if verdict.state == COMPLETE:
             self.result.complete += 1
             self.consecutive_failures = 0

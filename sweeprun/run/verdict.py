@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sweeprun.run.process.lines import LOG_ERROR
 from sweeprun.storage.records import describe_failure
 
 if TYPE_CHECKING:
@@ -56,8 +57,11 @@ class Verdict:
 
     @property
     def requeue(self) -> bool:
-        """Interrupted and orphaned trials do not count; their parameters run again."""
-        return self.state == FAIL and self.reason in REQUEUE_REASONS
+        """Interrupted and orphaned trials, and trials whose log could not be written, do not
+        count; their parameters run again."""
+        return self.state == FAIL and (
+            self.reason in REQUEUE_REASONS or (self.reason or "").startswith(LOG_ERROR)
+        )
 
 
 def signal_name(num: int) -> str:
@@ -118,6 +122,8 @@ def _classify(out: ChildOutcome, summary: Summary, metrics: list[MetricSpec]) ->
         return Verdict(FAIL, None, out.stopped)
     if out.error:
         return Verdict(FAIL, None, out.error)
+    if out.log_error:  # sweeprun's disk, not the program: not counted, run again on resume
+        return Verdict(FAIL, None, out.log_error)
     if out.timed_out:
         return Verdict(FAIL, None, f"timeout after {out.duration:.1f}s")
     if out.signal is not None:

@@ -231,3 +231,56 @@ def test_a_dead_pooled_connection_is_replaced_quietly(private_pg: PrivatePostgre
     with pytest.raises(Exception, match="unreachable"):
         wrap(inner, "pg", lambda text: text, budget=1, say=notes.append).get_all_studies()
     assert notes and "is unreachable" in notes[0]
+
+
+CHATTY = (
+    "import json, sys\n"
+    "x = float(sys.argv[1].split('=')[1])\n"
+    "for epoch in range(20):\n"
+    "    print('noise ' * 700)\n"
+    "    print(json.dumps({'loss': x, 'epoch': epoch}), flush=True)\n"
+)
+
+
+def test_log_disk_full_fails_the_trial_stops_launching_and_blames_the_log_disk(
+    tmp_path: Path, small_disk: Path
+) -> None:
+    """The trial logs' disk fills while the storage's has room: the trial whose log (or files)
+    could not be written is FAIL with the path, not counted, its parameters queued again; no
+    more launches; exit 1 naming the log disk, not the storage; nothing recorded lost; once
+    there is room, the same command finishes the budget."""
+    name = unique("logfull")
+    (tmp_path / "chatty.py").write_text(CHATTY)
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        f"name: {name}\nprogram: chatty.py\nmethod: random\nmetric: {{name: loss}}\n"
+        "run_cap: 12\nparameters:\n  x: {min: 0.0, max: 1.0}\n"
+    )  # each trial logs ~84 KiB: the 256 KiB disk fills during the third or fourth trial
+    journal = tmp_path / "journal.log"
+    argv = ["start", str(sweep), "--storage", str(journal)]
+    env = {"SWEEPRUN_DIR": str(small_disk)}
+    res = run_cli(*argv, cwd=tmp_path, env=env, timeout=120)
+    res.assert_code(1)
+    out = res.stdout + res.stderr
+    assert "Traceback" not in out and "cannot write to the storage" not in out, out[-3000:]
+    assert "cannot write the trial's files: " in out and "No space left on device" in out
+    assert f"{small_disk}" in out and "stopped launching" in out, out[-3000:]
+    trials = trials_of(str(journal), name)
+    failed = [t for t in trials if t.state.name == "FAIL"]
+    assert len(failed) == 1, [(t.number, t.state.name, t.user_attrs) for t in trials]
+    reason = failed[0].user_attrs["sweeprun.reason"]
+    assert reason.startswith(f"cannot write the trial's files: {small_disk}"), reason
+    assert failed[0].user_attrs["sweeprun.counted"] is False
+    complete = [t for t in trials if t.state.name == "COMPLETE"]
+    assert 1 <= len(complete) < 12 and len(trials) <= len(complete) + 2  # nothing launched after
+    assert any(t.state.name == "WAITING" for t in trials)  # the parameters run again
+    assert sweep_processes(name) == []
+    # room again (the logs of finished trials removed): the same command finishes the budget
+    for entry in small_disk.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    (tmp_path / "chatty.py").write_text(CHATTY.replace("'noise ' * 700", "'quiet'"))
+    run_cli(*argv, cwd=tmp_path, env=env, timeout=120).assert_code(0)
+    trials = trials_of(str(journal), name)
+    counted = [t for t in trials if t.user_attrs.get("sweeprun.counted", True)]
+    assert sum(t.state.name == "COMPLETE" for t in counted) == 12
+    assert {t.number for t in complete} <= {t.number for t in trials if t.state.name == "COMPLETE"}

@@ -80,6 +80,7 @@ class ChildOutcome:
     tail: tuple[str, ...]  # last lines of stdout+stderr in arrival order
     error: str | None  # the program could not be started
     stderr_tail: tuple[str, ...] = ()  # the last STDERR_TAIL lines of stderr alone
+    log_error: str | None = None  # the trial's log could not be written (the trial was stopped)
 
     @property
     def ok(self) -> bool:
@@ -105,6 +106,7 @@ class Child:
         self._tail: deque[str] = deque(maxlen=max(request.tail_lines, 0))
         self._stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL)
         self._stop_reason: str | None = None
+        self._log_error: str | None = None
         self._timed_out = False
         self._exited = threading.Event()
         self._done = threading.Event()
@@ -232,6 +234,7 @@ class Child:
             tail=tuple(self._tail),
             error=None,
             stderr_tail=tuple(self._stderr_tail),
+            log_error=self._log_error,
         )
         self._finish()
 
@@ -290,13 +293,11 @@ class Child:
                     except OSError:
                         data = b""
                     last += len(data)
-                    if data:
-                        if stream.log is None:
-                            stream.log = open(stream.path, "ab")  # noqa: SIM115
-                        stream.log.write(data)
-                        stream.log.flush()
-                    else:
+                    if not data:
                         sel.unregister(stream.fd)
+                    elif (failed := stream.keep(data)) and self._log_error is None:
+                        self._log_error = failed
+                        self.stop(failed)  # the trial ends; the pipes are still drained
                     self._emit(stream, data, len(data))  # b"": the end of the stream
                 now = time.monotonic()
                 if now >= next_poll:
@@ -312,8 +313,7 @@ class Child:
             sel.close()
             for s in streams:
                 os.close(s.fd)
-                if s.log is not None:
-                    s.log.close()
+                s.close_log()
 
     def _emit(self, target: Stream | str, payload: bytes | list[str], size: int) -> None:
         """From the reader: parse here while reads are small, else queue for the parser."""

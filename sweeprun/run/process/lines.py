@@ -11,6 +11,7 @@ memory).
 from __future__ import annotations
 
 import codecs
+import contextlib
 import threading
 from collections import deque
 from pathlib import Path
@@ -27,6 +28,10 @@ INLINE_MAX = 16 << 10
 PARSE_BATCH = 256 << 10
 
 
+#: how a trial whose log or files could not be written is recorded (the path follows)
+LOG_ERROR = "cannot write the trial's files"
+
+
 class Stream:
     """One pipe: its log file, incremental UTF-8 decoding and the partial last line."""
 
@@ -35,9 +40,33 @@ class Stream:
         self.fd = fd
         self.path = path
         self.log: BinaryIO | None = None  # created on the first byte: no empty files to make
+        #: why the log could not be written (its disk is full, read-only ...); then the stream
+        #: is still read and parsed, its bytes no longer logged
+        self.log_error: str | None = None
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.partial: list[str] = []
         self.partial_len = 0
+
+    def keep(self, data: bytes) -> str | None:
+        """Append ``data`` to the log; the error text when that fails (the first time only)."""
+        if self.log_error is not None:
+            return None
+        try:
+            if self.log is None:
+                self.log = open(self.path, "ab")  # noqa: SIM115
+            self.log.write(data)
+            self.log.flush()
+        except OSError as exc:
+            self.log_error = f"{LOG_ERROR}: {self.path}: {exc.strerror or exc}"
+            self.close_log()
+            return self.log_error
+        return None
+
+    def close_log(self) -> None:
+        log, self.log = self.log, None
+        if log is not None:
+            with contextlib.suppress(OSError):  # what did not fit is lost with the disk
+                log.close()
 
     def lines(self, data: bytes, final: bool = False) -> list[str]:
         text = self.decoder.decode(data, final)
