@@ -19,6 +19,7 @@ from sweeprun.errors import SweepError, did_you_mean, mask_url
 from sweeprun.search.pruners import make_pruner
 from sweeprun.search.samplers import make_sampler
 from sweeprun.space.distributions import SearchSpace
+from sweeprun.space.grid_queue import queue_first
 from sweeprun.storage.open import open_storage
 
 if TYPE_CHECKING:
@@ -159,16 +160,11 @@ def enqueue_baselines(sweep: Sweep) -> None:
 
 
 def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
-    """Queue every grid point in W&B order (once, when the sweep is created); agents pop
-    them atomically, so no point runs twice."""
-    points = space.grid_points()
-    for idx, values in enumerate(points):
-        study.enqueue_trial(
-            space.from_values(values),
-            user_attrs={"sweeprun.grid_index": idx},
-            skip_if_exists=False,
-        )
-    return len(points)
+    """Queue the first grid points in W&B order (once, when the sweep is created); agents pop
+    them atomically, so no point runs twice, and the agent that pops the first point of a
+    chunk queues a further chunk (:mod:`sweeprun.space.grid_queue`): the grid is never built
+    whole. The number of points queued now."""
+    return queue_first(study, space)
 
 
 STOP_ATTR = "sweeprun.stop"

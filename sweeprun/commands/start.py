@@ -92,16 +92,18 @@ def run(
 
 
 def first_points(cfg: SweepConfig, n: int) -> list[dict[str, Any]]:
-    """The parameter values of the first ``n`` trials, from an in-memory study."""
+    """The parameter values of the first ``n`` trials, from an in-memory study (a grid's by
+    index: its first ``n`` points, never the whole product)."""
     import optuna
 
     from sweeprun.search.samplers import make_sampler
     from sweeprun.space.distributions import SearchSpace
+    from sweeprun.space.grid_index import Grid
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = SearchSpace.from_params(cfg.parameters)
     if cfg.method == "grid":
-        return space.grid_points()[:n]
+        return list(Grid(space.specs).check().points(0, n))
     points = [space.complete_values(b) for b in cfg.baseline[:n]]
     study = optuna.create_study(sampler=make_sampler(cfg))
     while len(points) < n:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sweeprun.config.parameters import GRID_DISTRIBUTIONS, ParamSpec, as_number, at_key
 from sweeprun.config.types import METRIC_METHODS, MULTI_OBJECTIVE_METHODS
 from sweeprun.errors import did_you_mean
+from sweeprun.space.grid_index import grid_refusal
 
 if TYPE_CHECKING:
     from sweeprun.config.models import SweepConfig
@@ -68,6 +69,9 @@ def _cross_problems(cfg: SweepConfig) -> Iterator[str]:
                     f"grid needs discrete values: use `values:` or `q_uniform`, or change "
                     f"method (distribution '{spec.dist}' is continuous)",
                 )
+        too_large = grid_refusal(cfg.parameters)
+        if too_large:
+            yield at_key("parameters", too_large)
     if cfg.method == "bruteforce":
         for path, spec in iter_parameters(cfg.parameters):
             if spec.dist not in ("constant", "categorical", "int_uniform"):

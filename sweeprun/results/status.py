@@ -49,7 +49,7 @@ def grid_size(cfg: SweepConfig) -> int | None:
     if cfg.method != "grid":
         return None
     try:
-        return len(SearchSpace.from_params(cfg.parameters).grid_points())
+        return SearchSpace.from_params(cfg.parameters).size  # arithmetic, never the product
     except Exception:  # a stored config was validated; never let status fail on it
         return None
 

@@ -10,8 +10,12 @@ agents may be running the same sweep), and kept up to date locally in between. O
 storage they are one aggregate query (:mod:`sweeprun.storage.sql_counts`), cheap enough to
 read before every launch: the count of waiting trials then also tells whether ``ask`` needs to
 look for one.
-A grid's points are all queued when the sweep is created (:func:`sweeprun.sweep.enqueue_grid`);
-agents pop them atomically, so no point runs twice, and the grid ends when none is waiting.
+A grid's first points are queued when the sweep is created (:func:`sweeprun.sweep.enqueue_grid`)
+and agents pop them atomically, so no point runs twice; the agent that pops the first point of a
+chunk queues a further chunk (:meth:`Budget.admit`, :mod:`sweeprun.space.grid_queue`). The grid
+ends when no point is waiting and every point has been queued; with none waiting but points
+still to queue, launching pauses while the agent that opened the last chunk queues the next one
+(its trial is running: other agents wait for it, and re-run it if its agent dies).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import TrialState
 
+from sweeprun.space.grid_index import Grid
+from sweeprun.space.grid_queue import GRID_INDEX, chunk_of, queue_ahead
 from sweeprun.storage.optuna_adapter import storage_of, study_id_of
 from sweeprun.storage.sql_counts import Counts, rdb_counter
 
@@ -75,6 +81,11 @@ class Budget:
         self.running = 0
         self.waiting = 0
         self.taken: set[int] = set()
+        #: a grid: its points by index, the sweep's chunk (None: all queued at creation), and
+        #: one past the highest index any trial holds (every point below it has been queued)
+        self.grid_of = Grid(space.specs) if self.grid else None
+        self.chunk = chunk_of(study) if self.grid else None
+        self.frontier = 0
         self._last_refresh = 0.0
         self.sql = None if self.grid else rdb_counter(study)
         #: the counts were read just now (this launch): no waiting trial means none to pop
@@ -92,12 +103,17 @@ class Budget:
             return
 
         counted = running = waiting = 0
+        frontier = -1
         taken: set[int] = set()
         states = TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL
         run_state, wait_state, complete = TrialState.RUNNING, TrialState.WAITING, states[0]
         metric = self.metric
         for t in self.study.get_trials(deepcopy=False):  # (a hot loop near the cap)
             state = t.state
+            if self.grid:
+                idx = t.user_attrs.get(GRID_INDEX)
+                if idx is not None and idx > frontier:
+                    frontier = idx
             if state is run_state:
                 running += 1
             elif state is wait_state:
@@ -113,6 +129,7 @@ class Budget:
                 if idx is not None:
                     taken.add(int(idx))
         self.counted, self.running, self.waiting, self.taken = counted, running, waiting, taken
+        self.frontier = frontier + 1
         storage, study_id = storage_of(self.study), study_id_of(self.study)
         stop = storage.get_study_user_attrs(study_id).get(STOP_ATTR)
         self.stop_request = stop.get("mode") if isinstance(stop, dict) else None
@@ -147,16 +164,27 @@ class Budget:
         if self.grid and self.waiting <= 0:
             self.refresh()  # another agent may have re-queued a point
             if self.waiting <= 0:
+                if self.chunk is not None and self.grid_size > self.frontier:
+                    return "waiting for the next grid points to be queued"
                 return "grid exhausted: every point has run"
         return None
 
     def near_cap(self) -> bool:
         return self.cap is not None and self.cap - (self.counted + self.running) <= NEAR_CAP
 
+    @property
+    def grid_size(self) -> int:
+        return self.grid_of.size if self.grid_of is not None else 0
+
     def admit(self, trial: optuna.Trial) -> bool:
         """After ``ask``: may this trial run without going over the cap? Trials are admitted
         in number order — counted and running trials numbered below it take the budget first
-        — so agents racing for the last places never overshoot. Checked near the cap only."""
+        — so agents racing for the last places never overshoot. Checked near the cap only.
+
+        A grid point that opens a chunk first queues the chunk further on (whether or not it
+        is admitted: the queue must go on for the agents that follow)."""
+        if self.grid_of is not None and self.chunk is not None:
+            self._queue_ahead(trial)
         if not self.near_cap():
             return True
         assert self.cap is not None
@@ -170,6 +198,14 @@ class Budget:
             if t.number < number and (t.state is run_state or _counts(t, *states)):
                 ahead += 1
         return ahead < self.cap
+
+    def _queue_ahead(self, trial: optuna.Trial) -> None:
+        assert self.grid_of is not None
+        popped = trial.user_attrs.get(GRID_INDEX)
+        if not isinstance(popped, int):
+            return
+        added = queue_ahead(self.study, self.space, self.grid_of, self.chunk, popped)
+        self.waiting += added
 
     def others_in_flight(self, local_running: int) -> bool:
         """Trials of other agents still running while the budget is not yet counted full:

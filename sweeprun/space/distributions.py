@@ -62,12 +62,12 @@ from sweeprun.space.grid import (
     flat_space_size,
     flatten,
     grid_count,
-    grid_points,
     nest,
     number,
     q_uniform_grid,
     space_size,
 )
+from sweeprun.space.grid_index import grid_points
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution

@@ -15,6 +15,7 @@ Nothing here imports optuna or numpy at import time (``validate`` calls :func:`s
   of ``np.arange(min, max, q)``: max excluded, ints when min, max and q are all ints (as numpy
   gives), floats otherwise, with float noise removed (``0.30000000000000004`` → ``0.3``) and a
   value that only reaches max through noise dropped (the spec says the grid excludes max).
+* The i-th point of a grid without building the product: :mod:`sweeprun.space.grid_index`.
 * The dimensions of constant, int_uniform, categorical and categorical_w_probabilities
   parameters (:class:`Dim` and its subclasses; the continuous ones are in ``space.py``).
 """
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import itertools
 import json
 import math
 from collections.abc import Mapping
@@ -214,16 +214,6 @@ def space_size(parameters: Mapping[str, ParamSpec]) -> int | None:
     q_uniform its grid size (``np.arange(min, max, q)``, max excluded).
     """
     return flat_space_size(flatten(parameters))
-
-
-def grid_points(specs: Mapping[str, ParamSpec]) -> list[dict[str, Any]]:
-    """W&B's grid over flat ``specs``: ``itertools.product`` in their order, nested values."""
-    names = list(specs)
-    axes = [grid_values(name, spec) for name, spec in specs.items()]
-    return [
-        nest({name: _fresh(v) for name, v in zip(names, combo, strict=True)})
-        for combo in itertools.product(*axes)
-    ]
 
 
 def _fresh(value: Any) -> Any:
