@@ -19,7 +19,7 @@ from typing import Any
 
 from optuna.storages.journal import JournalFileBackend
 
-from sweeprun.storage.journal_check import parse
+from sweeprun.storage.journal_check import parse, salvage
 from sweeprun.storage.optuna_adapter import JournalFileLock, journal_lock_held
 
 _CHUNK = 1 << 22  # bytes read at a time
@@ -28,7 +28,7 @@ _noted: dict[str, set[int]] = {}  # journal file -> the bad lines this process h
 _noted_lock = threading.Lock()
 
 
-def note_bad_line(path: str, line_no: int, why: str) -> None:
+def note_bad_line(path: str, line_no: int, why: str, *, salvaged: bool = False) -> None:
     """One note on stderr per bad line of a journal file and process (not per read); past
     :data:`_NOTES` lines of one file, one note that the rest are skipped without a note."""
     with _noted_lock:
@@ -41,8 +41,13 @@ def note_bad_line(path: str, line_no: int, why: str) -> None:
         f"note: {path}: more lines that are not journal records (from line {line_no}) are "
         "skipped without a note"
         if more
-        else f"note: {path} line {line_no} is not a journal record ({why}): skipped; the "
-        "records before and after it are read as usual"
+        else f"note: {path} line {line_no} is not a journal record ({why}): "
+        + (
+            "read as the creation of a trial (without its parameters), so that the trials "
+            "after it keep their numbers"
+            if salvaged
+            else "skipped; the records before and after it are read as usual"
+        )
     )
     print(text, file=sys.stderr, flush=True)
 
@@ -129,10 +134,12 @@ class SafeJournalFileBackend(JournalFileBackend):
         """The records from number ``log_number_from`` on, as Optuna's reader yields them, but
         a newline-terminated line that is not a record (:func:`journal_check.parse`) is
         skipped with one note (:func:`note_bad_line`) instead of failing this read and every
-        later one. Record numbers count records, not lines: each process skips the same lines,
-        so every reader numbers the records alike. An incomplete last line (no newline yet: a
-        writer mid-append, or one killed mid-write, whose tail the next append cuts) ends the
-        read and is read again next time."""
+        later one; a bad line that still reads as a trial's creation is replaced by one
+        (:func:`journal_check.salvage`: the trials after it keep their ids). Record numbers
+        count records, not lines: each process skips the same lines, so every reader numbers
+        the records alike. An incomplete last line (no newline yet: a writer mid-append, or
+        one killed mid-write, whose tail the next append cuts) ends the read and is read
+        again next time."""
         start = self._starts.get(log_number_from)
         number, (offset, line_no) = (log_number_from, start) if start else (0, (0, 0))
         try:
@@ -155,10 +162,11 @@ class SafeJournalFileBackend(JournalFileBackend):
                     pos = cut + 1
                     line_no += 1
                     record, why = parse(line)
+                    if record is None:
+                        record = salvage(line)
+                        note_bad_line(self.path, line_no, why, salvaged=record is not None)
                     if record is not None:
                         number += 1
-                    else:
-                        note_bad_line(self.path, line_no, why)
                     # the next record starts after this line (and after any bad ones before it)
                     self._starts[number] = (offset + pos, line_no)
                     if record is not None and number > log_number_from:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,46 @@ def parse(line: bytes) -> tuple[dict[str, Any] | None, str]:
     except Exception as exc:  # a check that trips is a record the replay would trip on too
         why = f"unreadable ({type(exc).__name__})"
     return (None, why) if why else (record, "")
+
+
+_OP = re.compile(rb'"op_code":\s*(\d+)')
+_STUDY_ID = re.compile(rb'"study_id":\s*(\d+)\s*[,}]')
+_STATE = re.compile(rb'"state":\s*(\d)\s*[,}]')
+_LONG_AGO = "1970-01-01T00:00:00+00:00"
+_START = re.compile(rb'"datetime_start":\s*"([0-9T:.+\-]{10,40})"')
+
+
+def salvage(line: bytes) -> dict[str, Any] | None:
+    """For a bad line that was a trial's creation record (one ``op_code`` on the line, 4, and
+    its ``study_id`` still readable): a creation record that stands in for it, with the state
+    and start time when they are readable too, and no parameters. A RUNNING stand-in whose
+    start is unreadable started in 1970: a trial no later record claims (no owner, no lease) is
+    then an orphan that the next agent's recovery fails at once, instead of a RUNNING trial
+    that holds a place in the budget forever.
+
+    Optuna numbers a study's trials by their creation records, so without it every trial
+    created after the line would take the id of the one before, and the records that name
+    them (parameters, values, states) would land on the wrong trial or on none. With it the
+    later records of the damaged trial itself apply to it as before."""
+    ops = _OP.findall(line)
+    study = _STUDY_ID.search(line)
+    if ops != [b"4"] or study is None:
+        return None
+    record: dict[str, Any] = {
+        "op_code": 4,
+        "worker_id": "sweeprun-salvaged",
+        "study_id": int(study.group(1)),
+        "datetime_start": None,
+    }
+    state = _STATE.search(line)
+    if state is not None and int(state.group(1)) in _STATES:
+        record["state"] = int(state.group(1))
+    start = _START.search(line)
+    if start is not None and _when(start.group(1).decode()):
+        record["datetime_start"] = start.group(1).decode()
+    elif record.get("state", int(TrialState.RUNNING)) == TrialState.RUNNING:
+        record["datetime_start"] = _LONG_AGO  # no owner, no lease: an orphan at once, reaped
+    return record if problem(record) is None else None
 
 
 def problem(record: object) -> str | None:

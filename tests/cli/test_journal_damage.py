@@ -29,7 +29,7 @@ BAD = [
     "[1, 2]",  # JSON, not an object
     '{"op_code": 77, "worker_id": "w"}',  # an operation Optuna does not know
     '{"op_code": 6, "worker_id": "w", "trial_id": 0}',  # a state record without its state
-    '{"op_code": 4, "worker_id": "w", "study_id": 0, "datetime_start": "yesterday"}',
+    '{"op_code": 4, "worker_id": "w", "datetime_start": "2026-01-01T00:00:00"}',  # no study
 ]
 
 
@@ -128,3 +128,31 @@ def test_a_torn_last_line_is_cut_by_the_next_start(
     assert data.startswith(whole) and data.endswith(b"\n")
     for line in data.splitlines():  # the torn half is gone, nothing was glued onto it
         assert isinstance(json.loads(line), dict)
+
+
+def test_a_corrupted_trial_creation_keeps_every_trial(
+    tmp_path: Path, _private_sweeprun_dir: Path
+) -> None:
+    """Disk corruption inside the record that created trial 1 (written long ago): the line
+    stands in for that creation, so trial 1 and the trials after it keep their numbers,
+    parameters and values (Optuna numbers trials by their creation records)."""
+    name = unique("create")
+    sweep = _sweep(tmp_path, name)
+    journal = _private_sweeprun_dir / "journal.log"
+    run_cli("start", str(sweep), "--max-trials", "3", "-q", cwd=tmp_path).assert_success()
+    before = _trials(tmp_path, name)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    creates = [i for i, line in enumerate(lines) if line.startswith(b'{"op_code":4,')]
+    line = lines[creates[1]]
+    at = line.index(b'"datetime_start":"') + len(b'"datetime_start":"')
+    lines[creates[1]] = line[:at] + b"\x00\x00\x00\x00" + line[at + 4 :]  # zeroed bytes
+    journal.write_bytes(b"".join(lines))
+
+    res = run_cli("status", name, cwd=tmp_path).assert_success()
+    assert _notes(res, journal) == [creates[1] + 1], res.describe()
+    assert "read as the creation of a trial" in res.stderr, res.describe()
+    assert _trials(tmp_path, name) == before
+    res = run_cli("start", str(sweep), cwd=tmp_path).assert_success()
+    assert "trial budget of 6 reached" in res.stdout, res.describe()
+    after = _trials(tmp_path, name)
+    assert after[:3] == before and [t["state"] for t in after] == ["COMPLETE"] * 6

@@ -25,7 +25,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from sweeprun.storage import journal as journal_module
 from sweeprun.storage.journal import FlockLock, SafeJournalFileBackend
-from sweeprun.storage.journal_check import parse
+from sweeprun.storage.journal_check import parse, salvage
 from tests.conftest import MACHINE_ONLY_ENV
 from tests.helpers.paths import SWEEPRUN
 
@@ -236,15 +236,19 @@ def check(
         if whole:
             expected.append(json.loads(text))  # every record the damage left whole
         else:
-            record, _ = parse(text)  # a damaged line that is still a record is read
-            expected.append(record) if record is not None else bad.append(number)
+            record, _ = parse(text)  # a damaged line that is still a record is read,
+            if record is None:
+                bad.append(number)
+                record = salvage(text)  # or stands in for a trial's creation
+            if record is not None:
+                expected.append(record)
     assert records == expected
 
     noted = [
         int(m) for m in re.findall(rf"{re.escape(str(path))} line (\d+) ", capfd.readouterr().err)
     ]
     assert len(noted) == len(set(noted))  # each bad line once, however often it was read
-    assert noted == bad[: journal_module._NOTES + 1]
+    assert noted == bad[: journal_module._NOTES + 1]  # (past that, one summary note)
 
     # Optuna's replay of them (opening the storage) never raises, and is Optuna's own replay
     # of the same records from a clean file
@@ -305,3 +309,31 @@ def test_the_journal_is_read_whole_when_undamaged(journal: bytes, tmp_path: Path
     mine = optuna.storages.JournalStorage(SafeJournalFileBackend(str(path), FlockLock(str(path))))
     theirs = optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     assert _trials(mine) == _trials(theirs) and len(_trials(mine)) == 5  # the sweep, 4 trials
+
+
+def test_a_damaged_trial_creation_keeps_every_trial_in_its_place(
+    journal: bytes, tmp_path: Path
+) -> None:
+    """Disk corruption in the creation record of trial 1 (its start time overwritten): Optuna
+    numbers trials by their creation records, so the line stands in for it and every trial,
+    trial 1 included, has its parameters, values and state as before; only trial 1's start
+    time is gone (the corrupted one)."""
+    path = tmp_path / "journal.log"
+    lines = journal.splitlines(keepends=True)
+    creates = [i for i, line in enumerate(lines) if line.startswith(b'{"op_code":4,')]
+    assert len(creates) == 4
+    line = lines[creates[1]]
+    at = line.index(b'"datetime_start":"') + len(b'"datetime_start":"')
+    lines[creates[1]] = line[:at] + b"\x00garbage\xff" + line[at + 12 :]  # same length
+    path.write_bytes(b"".join(lines))
+    damaged = optuna.storages.JournalStorage(
+        SafeJournalFileBackend(str(path), FlockLock(str(path)))
+    )
+    whole = tmp_path / "whole.log"
+    whole.write_bytes(journal)
+    before = _trials(optuna.storages.JournalStorage(JournalFileBackend(str(whole))))
+    assert _trials(damaged) == before  # (the rows leave the start times out)
+    sid = damaged.get_study_id_from_name("fuzz")
+    starts = [t.datetime_start for t in damaged.get_all_trials(sid)]
+    assert starts[0] is not None and starts[0].year > 2000
+    assert starts[1] is not None and starts[1].year == 1970
