@@ -449,3 +449,66 @@ def test_a_late_attribute_write_on_a_finished_trial_does_not_break_the_agent(
     with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
         study_a_storage.write_records(trial_id_of(trial), attrs)
     assert [t.state.name for t in study_a.get_trials()] == ["FAIL"]
+
+
+def test_chaos_bad_journal_lines_written_during_a_sweep(tmp_path: Path) -> None:
+    """A rogue writer appends lines that are not records (bad JSON, a list, an unknown
+    operation, a state record without its state, a torn half-record left for the next append
+    to cut) to the journal, under its lock, all through a two-agent chaos sweep: the agents
+    skip them, the budget is met exactly, nothing is lost, no traceback."""
+    import threading
+
+    from sweeprun.storage.journal import FlockLock
+
+    name = unique("chaos-lines")
+    url = str(tmp_path / "journal.log")
+    sweep = chaos_sweep(tmp_path, name, 16, 5)
+    fleet = Fleet(tmp_path, url, name)
+    rng = random.Random(5)
+    bad = [
+        b'{"op_code": 5, garbage\n',
+        b"\x00\xff\xfe\n",
+        b"[1, 2]\n",
+        b'{"op_code": 77, "worker_id": "w"}\n',
+        b'{"op_code": 6, "worker_id": "w", "trial_id": 0}\n',
+        b'{"op_code":8,"worker_id":"w","trial_id":1,"user_at',  # torn: cut by the next append
+    ]
+    written = [0]
+    stop = threading.Event()
+
+    def rogue() -> None:
+        lock = FlockLock(url)
+        while not stop.wait(rng.uniform(0.02, 0.2)):  # pacing of the rogue writer
+            lock.acquire()
+            try:
+                with open(url, "ab") as fh:
+                    fh.write(rng.choice(bad))
+                written[0] += 1
+            finally:
+                lock.release()
+
+    stats = SoakStats()
+    thread = threading.Thread(target=rogue, daemon=True)
+    try:
+        fleet.spawn("start", str(sweep), "--jobs", "2")
+        wait_until(lambda: _exists(url, name), 60, "the sweep is created")
+        thread.start()
+        fleet.agent()
+        for p in fleet.procs:
+            p.wait(timeout=300)
+        stop.set()
+        thread.join()
+        final = run_cli("agent", name, "--storage", url, "--jobs", "2", cwd=tmp_path, timeout=300)
+        if final.returncode != 0 or "Traceback" in final.stderr:
+            stats.problems.append(f"final agent: {final.describe()}")
+        stats.problems += fleet.tracebacks()
+        check_invariants(url, name, 16, stats)
+    finally:
+        stop.set()
+        fleet.kill_all()
+        stats.problems += [f"left running: {d}" for d in kill_sweep_processes(name)]
+    report(stats, f"bad lines ({written[0]} written)")
+    notes = "".join(log.read_text(errors="replace") for log in fleet.logs)
+    assert written[0] >= 5 and "is not a journal record" in notes
+    assert [p.returncode for p in fleet.procs] == [0, 0], notes[-3000:]
+    assert stats.problems == []
