@@ -108,8 +108,8 @@ class SafeJournalFileBackend(JournalFileBackend):
         self.lock = lock_obj
         self.pending: list[dict[str, Any]] = []
         self._pending_lock = threading.Lock()
-        # record number -> (byte offset, lines before it): where reading it starts
-        self._starts: dict[int, tuple[int, int]] = {0: (0, 0)}
+        # where the next read starts: (records before it, its byte offset, lines before it)
+        self._cursor = (0, 0, 0)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -140,8 +140,9 @@ class SafeJournalFileBackend(JournalFileBackend):
         the records alike. An incomplete last line (no newline yet: a writer mid-append, or
         one killed mid-write, whose tail the next append cuts) ends the read and is read
         again next time."""
-        start = self._starts.get(log_number_from)
-        number, (offset, line_no) = (log_number_from, start) if start else (0, (0, 0))
+        number, offset, line_no = self._cursor
+        if number != log_number_from:
+            number, offset, line_no = 0, 0, 0  # (Optuna's replay always resumes at the cursor)
         try:
             if os.stat(self.path).st_size == offset:
                 return  # nothing new: no open, read and close
@@ -155,24 +156,24 @@ class SafeJournalFileBackend(JournalFileBackend):
                 chunk = f.read(min(_CHUNK, end - offset - len(rest)))
                 if not chunk:
                     break
-                data = rest + chunk
-                pos = 0
-                while (cut := data.find(b"\n", pos)) >= 0:
-                    line = data[pos : cut + 1]
-                    pos = cut + 1
+                lines = (rest + chunk).split(b"\n")
+                rest = lines.pop()  # after the last newline: an incomplete line, or nothing
+                for line in lines:
+                    offset += len(line) + 1
                     line_no += 1
                     record, why = parse(line)
                     if record is None:
                         record = salvage(line)
                         note_bad_line(self.path, line_no, why, salvaged=record is not None)
-                    if record is not None:
-                        number += 1
-                    # the next record starts after this line (and after any bad ones before it)
-                    self._starts[number] = (offset + pos, line_no)
-                    if record is not None and number > log_number_from:
+                        if record is None:
+                            continue
+                    number += 1
+                    if number > log_number_from:
+                        # where the next read starts, should the replay stop at this record
+                        self._cursor = (number, offset, line_no)
                         yield record
-                offset += pos
-                rest = data[pos:]
+                if number >= log_number_from:
+                    self._cursor = (number, offset, line_no)  # (past any bad lines read)
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         if self.pending:  # held records first; all-or-nothing with the rest (dropped on failure)

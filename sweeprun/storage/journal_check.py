@@ -27,6 +27,8 @@ from optuna.trial import TrialState
 from sweeprun.storage.optuna_adapter import JOURNAL_OPS
 
 Check = Callable[[Any], bool]
+_decode = json.JSONDecoder().decode
+_MISSING = object()
 _STATES = frozenset(int(s) for s in TrialState)
 _DIRECTIONS = frozenset(int(d) for d in StudyDirection)
 
@@ -34,7 +36,7 @@ _DIRECTIONS = frozenset(int(d) for d in StudyDirection)
 def parse(line: bytes) -> tuple[dict[str, Any] | None, str]:
     """The record on ``line`` (newline-terminated) and ``""``, or None and why not."""
     try:
-        record = json.loads(line)
+        record = _decode(line.decode())  # (json.loads without its guess of the encoding)
     except (ValueError, RecursionError) as exc:  # (UnicodeDecodeError is a ValueError)
         text = str(exc).split(":", 1)[0] if isinstance(exc, json.JSONDecodeError) else str(exc)
         return None, f"not JSON: {text[:80]}"
@@ -87,27 +89,28 @@ def salvage(line: bytes) -> dict[str, Any] | None:
 
 def problem(record: object) -> str | None:
     """Why Optuna's replay could not apply ``record``; None when it can."""
-    if not isinstance(record, dict):
+    if type(record) is not dict:
         return f"a JSON {type(record).__name__}, not a record"
     op = record.get("op_code")
     name = JOURNAL_OPS.get(op) if type(op) is int else None
     if name is None:
         return f"op_code {_short(op)} is not an operation this Optuna knows"
-    if not isinstance(record.get("worker_id"), str):
+    if type(record.get("worker_id")) is not str:
         return "no worker_id"
     for key, check in _NEEDS[name]:
-        if key not in record or not check(record[key]):
-            return f"{name} with {'a bad' if key in record else 'no'} {key}"
-    if name == "CREATE_TRIAL":
-        return _trial_problem(record)
-    if name == "SET_TRIAL_PARAM":
-        return _param_problem(record)
-    if name == "SET_TRIAL_STATE_VALUES":
-        state = TrialState(record["state"])
-        if state == TrialState.RUNNING and not _when(record.get("datetime_start")):
-            return "SET_TRIAL_STATE_VALUES with a bad datetime_start"
-        if state.is_finished() and not _when(record.get("datetime_complete")):
-            return "SET_TRIAL_STATE_VALUES with a bad datetime_complete"
+        value = record.get(key, _MISSING)
+        if value is _MISSING or not check(value):
+            return f"{name} with {'no' if value is _MISSING else 'a bad'} {key}"
+    more = _MORE.get(name)
+    return None if more is None else more(record)
+
+
+def _state_problem(record: dict[str, Any]) -> str | None:
+    state = TrialState(record["state"])
+    if state == TrialState.RUNNING and not _when(record.get("datetime_start")):
+        return "SET_TRIAL_STATE_VALUES with a bad datetime_start"
+    if state.is_finished() and not _when(record.get("datetime_complete")):
+        return "SET_TRIAL_STATE_VALUES with a bad datetime_complete"
     return None
 
 
@@ -154,11 +157,11 @@ def _int(v: object) -> bool:
 
 
 def _number(v: object) -> bool:
-    return type(v) in (int, float)
+    return type(v) is float or type(v) is int
 
 
 def _str(v: object) -> bool:
-    return isinstance(v, str)
+    return type(v) is str
 
 
 def _dist_text(v: object) -> bool:
@@ -166,7 +169,7 @@ def _dist_text(v: object) -> bool:
 
 
 def _one_attr(v: object) -> bool:
-    return isinstance(v, dict) and len(v) == 1
+    return type(v) is dict and len(v) == 1
 
 
 def _dict(v: object) -> bool:
@@ -253,3 +256,9 @@ _TRIAL_OPTIONAL: tuple[tuple[str, Check], ...] = (
     ("intermediate_values", _steps),
     ("values", _values),
 )
+# what more the replay of these operations reads, checked after their keys
+_MORE: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "CREATE_TRIAL": _trial_problem,
+    "SET_TRIAL_PARAM": _param_problem,
+    "SET_TRIAL_STATE_VALUES": _state_problem,
+}
