@@ -1,4 +1,5 @@
-"""The journal file: a lock on ``fcntl`` record locks (``lockf``), and all-or-nothing appends.
+"""The journal file: a lock on ``fcntl`` record locks (``lockf``), all-or-nothing appends, and
+reads that skip a line that is not a record (with one note) instead of failing on it.
 
 Optuna's own journal locks create and delete a lock file per write; a process killed with -9
 while holding one leaves it behind, and every other process then waits out a grace period.
