@@ -19,7 +19,7 @@ from sweeprun.errors import SweepError, did_you_mean, mask_url
 from sweeprun.search.pruners import make_pruner
 from sweeprun.search.samplers import make_sampler
 from sweeprun.space.distributions import SearchSpace
-from sweeprun.space.grid_queue import queue_first
+from sweeprun.space.grid_queue import CHUNK_ATTR, GRID_CHUNK, queue_first
 from sweeprun.storage.open import open_storage
 
 if TYPE_CHECKING:
@@ -113,6 +113,8 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
     except optuna.exceptions.DuplicatedStudyError:  # a concurrent start created it first
         return create_or_resume(spec, name, cfg)
     study = _build_study(storage, name, cfg)
+    if cfg.method == "grid":  # before the config: an agent joins once it sees the config
+        study.set_user_attr(CHUNK_ATTR, GRID_CHUNK)
     study.set_user_attr(CONFIG_ATTR, doc)
     study.set_user_attr(VERSION_ATTR, __version__)
     sweep = Sweep(name, study, cfg, spec, resumed=False)

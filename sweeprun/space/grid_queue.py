@@ -3,8 +3,9 @@
 A grid sweep keeps :data:`AHEAD` chunks of :data:`GRID_CHUNK` points queued (Optuna WAITING
 trials carrying ``sweeprun.grid_index``), never the whole product:
 
-* When the sweep is created, :func:`queue_first` stores the chunk size in the study attribute
-  ``sweeprun.grid_chunk`` and queues points ``0 .. AHEAD * chunk - 1``.
+* When the sweep is created, the chunk size is stored in the study attribute
+  ``sweeprun.grid_chunk`` (before the config, so every agent that joins knows it) and
+  :func:`queue_first` queues points ``0 .. AHEAD * chunk - 1``.
 * The agent that pops the first point of a chunk (index ``i``, a multiple of the chunk) queues
   the chunk ``AHEAD`` chunks further on, points ``i + AHEAD * chunk`` onwards
   (:func:`queue_ahead`). Optuna hands each queued trial to exactly one agent, so exactly one
@@ -38,11 +39,10 @@ AHEAD = 2
 
 
 def queue_first(study: optuna.Study, space: SearchSpace, chunk: int = GRID_CHUNK) -> int:
-    """At the sweep's creation: store the chunk size, queue the first ``AHEAD`` chunks in W&B
-    order; the number of points queued. :class:`SpaceError` (before anything is written) when
-    the grid is too large to run."""
+    """At the sweep's creation (its ``sweeprun.grid_chunk`` stored before its config, which
+    agents wait for): queue the first ``AHEAD`` chunks in W&B order; the number of points
+    queued. :class:`SpaceError` when the grid is too large to run."""
     grid = Grid(space.specs).check()
-    study.set_user_attr(CHUNK_ATTR, chunk)
     stop = min(grid.size, AHEAD * chunk)
     for index in range(stop):
         _enqueue(study, space, grid, index)
