@@ -319,6 +319,12 @@ class BatchingHeartbeatStorage(BatchingStorage, ForwardingHeartbeat):
     def heartbeat_call(self, fn: Callable[[HeartbeatStorage], T]) -> T:
         return fn(cast(HeartbeatStorage, self._inner))
 
+    def record_heartbeat(self, trial_id: int) -> None:
+        """As Optuna's, in the sink's transaction: a finished trial (reaped by another agent
+        while this process was frozen) refuses it with ``UpdateFinishedTrialError``, as it
+        refuses every other write; the trial's held records stay held."""
+        self._sink.write(trial_id, Batch(), True, True)
+
 
 def batching(inner: BaseStorage) -> BatchingStorage:
     """``inner`` behind the batching decorator (with the heartbeat protocol when it has it)."""

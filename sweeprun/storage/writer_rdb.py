@@ -3,7 +3,9 @@
 A batch's parameters, intermediate values and user attributes (and, at launch, the trial's
 heartbeat) go out in one transaction; the records held for the state write go out in the
 transaction of ``set_trial_state_values`` itself. The checks are Optuna's: the trial must
-still be updatable (a finished trial refuses the whole transaction), and a parameter's
+still be updatable (a finished trial refuses the whole transaction; its row is locked and
+checked first, so a trial reaped by another agent while this process was frozen refuses even
+a batch that Optuna's own check had passed before the freeze), and a parameter's
 distribution must agree with the one the study has for its name — checked from Optuna's cache
 when it knows the name (:meth:`RdbSink.check_param`, as the cache's own ``set_trial_param``
 does), otherwise in the write transaction. On PostgreSQL, MySQL and SQLite all attributes go
@@ -66,11 +68,12 @@ class RdbSink:
         # the whole batch, launch record included, without a word)
         with rdb_transaction(self.rdb) as session:
             writes = RdbWrites(self.rdb, session)
+            if batch or heartbeat:
+                _lock_running(self.rdb, session, models, trial_id)
             for step, value in batch.intermediate:
                 writes.intermediate(trial_id, step, value)
             if batch.attrs or batch.params:
                 trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-                self.rdb.check_trial_is_updatable(trial_id, trial.state)
                 _write_attrs_and_params(writes, trial, batch)
             if heartbeat:
                 _heartbeat(session, models, writes.rdb.engine.name, trial_id)
@@ -106,6 +109,21 @@ class RdbSink:
 
     def _noted(self, trial_id: int, params: Sequence[HeldParam]) -> None:
         note_distributions(self.storage, trial_id, [(p.name, p.distribution) for p in params])
+
+
+def _lock_running(rdb: RDBStorage, session: Session, models: Any, trial_id: int) -> None:
+    """Lock the trial's row and check that it is still running, first in the transaction: a
+    trial finished meanwhile by another agent (it reaped this one's trial while this process
+    was frozen, paused or cut off) refuses the batch whole, even when this process was stopped
+    between Optuna's own check and its write. On PostgreSQL the lock is ``FOR NO KEY
+    UPDATE``, which the inserts of the trial's rows (and a racing heartbeat) do not wait on;
+    a reaper's ``FOR UPDATE`` waits for this transaction to end."""
+    model = models.TrialModel
+    query = session.query(model.state).filter(model.trial_id == trial_id)
+    row = query.with_for_update(key_share=True).one_or_none()
+    if row is None:
+        raise KeyError(models.NOT_FOUND_MSG)
+    rdb.check_trial_is_updatable(trial_id, row[0])
 
 
 def _heartbeat(session: Session, models: Any, dialect: str, trial_id: int) -> None:
