@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from optuna.exceptions import UpdateFinishedTrialError
+
 from sweeprun.storage.batching import trial_writer
 from sweeprun.storage.optuna_adapter import HeartbeatStorage, rdb_of, storage_of
 
@@ -71,17 +73,24 @@ class Keeper(threading.Thread):
         self.rdb = heartbeat_target(study)
         self._stop_event = threading.Event()
         self.errors = 0
+        #: trials the storage refused to renew: finished meanwhile (here, or reaped by another
+        #: agent while this process was frozen); never renewed again
+        self.refused: set[int] = set()
 
     def beat(self) -> None:
         ids = self.running_ids()
         writer = trial_writer(storage_of(self.study))
         for tid in ids:
+            if tid in self.refused:
+                continue
             try:
                 if self.rdb is not None:
-                    self.rdb.record_heartbeat(tid)
+                    self.rdb.record_heartbeat(tid)  # refused when finished (batching)
                 else:
                     writer.write_records(tid, {LEASE_ATTR: time.time() + self.grace})
-            except Exception:  # the trial finished meanwhile, or the storage blinked
+            except UpdateFinishedTrialError:
+                self.refused.add(tid)
+            except Exception:  # the storage blinked (or a storage's own refusal)
                 self.errors += 1
 
     def run(self) -> None:
