@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from optuna.exceptions import UpdateFinishedTrialError
+
 from sweeprun.metrics.grammar import MetricEvent
 from sweeprun.metrics.parser import MetricParser
 from sweeprun.metrics.summary import Summary
@@ -32,6 +34,7 @@ from sweeprun.run.request import TrialPlan
 from sweeprun.run.requeue import requeue
 from sweeprun.run.shutdown import Shutdown
 from sweeprun.run.trial import (
+    LOST,
     Running,
     RunResult,
     child_callbacks,
@@ -363,15 +366,36 @@ class Controller:
             if len(run.buffer) >= FLUSH_EVERY:
                 self._flush(run)
             return
-        run.trial.report(value, step)
-        if run.stop_reason is None and run.trial.should_prune():
+        if run.lost is not None:
+            return
+        try:
+            run.trial.report(value, step)
+            prune = run.stop_reason is None and run.trial.should_prune()
+        except UpdateFinishedTrialError as exc:
+            self._lose(run, exc)
+            return
+        if prune:
             run.stop_reason = "pruned"
             run.child.stop("pruned")
             self.display.note(f"trial {run.number} pruned at step {step}")
 
     def _flush(self, run: Running, attrs: dict[str, Any] | None = None, hold: bool = False) -> None:
         buffered, run.buffer = run.buffer, []
-        self.writer.write_records(trial_id_of(run.trial), attrs or {}, buffered, hold=hold)
+        if run.lost is not None:  # finished by another agent: its records would be refused
+            return
+        try:
+            self.writer.write_records(trial_id_of(run.trial), attrs or {}, buffered, hold=hold)
+        except UpdateFinishedTrialError as exc:
+            self._lose(run, exc)
+
+    def _lose(self, run: Running, exc: Exception) -> None:
+        """The storage refused a write: another agent failed the trial (its agent looked dead:
+        frozen, paused or cut off longer than ``trial.lease_grace``) and queued its parameters
+        again. Nothing more is written for it, its program is stopped (its re-run is the one
+        that counts) and :meth:`_on_exit` notes it once."""
+        run.lost = str(exc)
+        self.writer.discard(trial_id_of(run.trial))
+        run.child.stop(LOST)
 
     # ---- finishing ----------------------------------------------------------------------
     def _on_exit(self, run: Running, outcome: ChildOutcome) -> None:
@@ -384,9 +408,10 @@ class Controller:
         counted = not (verdict.requeue or retry)
         # the end attributes go out with the state (one append, or one transaction)
         self._flush(run, end_attrs(outcome, verdict, counted), hold=True)
-        error = tell(self.study, run.trial, verdict)
+        error = run.lost or tell(self.study, run.trial, verdict)
         if error:
-            self.display.note(f"trial {run.number}: could not record result: {error}")
+            self._late(run, verdict, error)
+            return
         for hook in self.on_finished:
             hook(trial_id_of(run.trial))
         if verdict.requeue or retry:
@@ -397,6 +422,20 @@ class Controller:
         self.budget.finished(run.grid_index, counted, verdict.state)
         self._account(verdict, counted)
         self.display.finished(run.number, verdict, outcome, run.values)
+
+    def _late(self, run: Running, verdict: Verdict, error: str) -> None:
+        """The trial's result was refused (another agent reaped it and queued its parameters
+        again): one note; it is counted nowhere — not in the storage, the budget, this run's
+        figures nor the failure policy — and neither retried nor re-queued here."""
+        self.writer.discard(trial_id_of(run.trial))
+        self.display.note(
+            f"trial {run.number}: could not record result: {error} "
+            f"(its {verdict.state} result is not counted: another agent failed the trial "
+            "and runs its parameters again)"
+        )
+        self.result.lost += 1
+        self.budget.finished(run.grid_index, False, verdict.state)
+        self.budget.refresh()  # where its re-run is now: waiting, running or done
 
     def _should_retry(self, run: Running, verdict: Verdict) -> bool:
         if verdict.state != FAIL or verdict.requeue or self.shutdown.draining:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from sweeprun import __version__
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 REPORT_BURST = 500.0
 REPORT_RATE = 50.0
 HOST = socket.gethostname()
+# why a trial's program is stopped when the storage refuses its writes (reaped meanwhile)
+LOST = "reaped by another agent"
 
 Event = tuple[str, int, Any]
 
@@ -63,6 +66,7 @@ class Running:
     buffer: list[tuple[int, float]] = field(default_factory=list)  # unwritten, no pruner
     buffered_at: float = 0.0
     stop_reason: str | None = None
+    lost: str | None = None  # why the storage refused a write: the trial was reaped
 
 
 @dataclass
@@ -71,6 +75,7 @@ class RunResult:
     complete: int = 0
     pruned: int = 0
     failed: int = 0
+    lost: int = 0  # results refused: their trials were reaped by another agent meanwhile
     interrupted: bool = False
     stopped: bool = False
     policy_failure: str | None = None
@@ -179,7 +184,8 @@ def end_attrs(outcome: ChildOutcome, verdict: Verdict, counted: bool) -> dict[st
 def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | None:
     """Record the verdict; the error text when the storage refuses (e.g. already reaped).
     The records the trial holds (the end attributes) go out with the state write; when it is
-    refused they are still written (and refused too when the trial is finished)."""
+    refused because the trial is finished (reaped by another agent) they are dropped, else
+    still written."""
     state = {
         COMPLETE: TrialState.COMPLETE,
         PRUNED: TrialState.PRUNED,
@@ -197,6 +203,9 @@ def tell(study: optuna.Study, trial: optuna.Trial, verdict: Verdict) -> str | No
             tell_quietly(study, trial, verdict.values)
         else:
             tell_quietly(study, trial, state=state)
+    except UpdateFinishedTrialError as exc:  # reaped: what it holds would be refused too
+        trial_writer(storage).discard(trial_id_of(trial))
+        return str(exc)
     except (RuntimeError, ValueError) as exc:
         with contextlib.suppress(RuntimeError, ValueError):  # refused too, when finished
             trial_writer(storage).flush(trial_id_of(trial))
