@@ -1,0 +1,149 @@
+"""A frozen agent (SIGSTOP, a paused VM) outlives ``trial.lease_grace``: another agent reaps its
+trial (FAIL "orphaned", not counted, its parameters queued again). When the frozen agent
+resumes, every write it makes for the reaped trial (intermediate values, lease or heartbeat,
+the end attributes and state) is refused with one note; it carries on and exits as a normal
+run does, and its late result is counted nowhere: the re-run is the one that counts.
+
+The frozen agent runs as "another machine" (its own hostname, ``unshare -u``): on one host a
+stopped agent is a live pid, and its trials are rightly left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.helpers.agents import write_sweep
+from tests.helpers.cli import finish, spawn
+from tests.helpers.processes import alive
+from tests.helpers.studies import counted, is_counted, states, study_exists, trials_of, unique
+from tests.helpers.wait import wait_until
+
+CAP = 5
+NOTE = "could not record result"
+
+
+def other_host_prefix(host: str) -> list[str]:
+    """argv prefix that runs a command with its own hostname (root + unshare needed)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare to fake another machine")
+    probe = subprocess.run(["unshare", "-u", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare -u is not allowed here: {probe.stderr.decode().strip()}")
+    return ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', host]
+
+
+def trials_or_none(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return trials_of(url, name)
+    except (KeyError, FileNotFoundError):
+        return []
+
+
+def reporting(url: str, name: str, pid: int) -> optuna.trial.FrozenTrial | None:
+    """A running trial of agent ``pid`` with intermediate values written."""
+    for t in trials_or_none(url, name):
+        owner = t.user_attrs.get("sweeprun.owner") or {}
+        if t.state.name == "RUNNING" and owner.get("pid") == pid and t.intermediate_values:
+            return t
+    return None
+
+
+def reaped(url: str, name: str, number: int) -> optuna.trial.FrozenTrial | None:
+    for t in trials_or_none(url, name):
+        if t.number == number and t.state.name == "FAIL":
+            return t
+    return None
+
+
+# a pruner that never prunes (the loss stays below 1000) still reads and writes every value at
+# once (Optuna's ``report`` / ``should_prune``); without one they are written in batches
+WRITES = {"batched": "", "pruner": "early_terminate: {type: threshold, upper: 1000}\n"}
+
+
+@pytest.mark.parametrize("writes", sorted(WRITES))
+@pytest.mark.parametrize("kind", ["journal", "postgresql", "mysql"])
+def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
+    kind: str,
+    writes: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    cleanup: Callable[[str, str], None],
+    procs: list[subprocess.Popen[str]],
+) -> None:
+    prefix = other_host_prefix("frozen-node")
+    if kind == "journal":
+        url = str(tmp_path / "shared" / "journal.log")
+    else:
+        url = request.getfixturevalue("postgres_url" if kind == "postgresql" else "mysql_url")
+    name = unique(f"frozen-{kind}")
+    cleanup(url, name)
+    # 3 s trials printing a value every 0.1 s; liveness checked every second, 3 s of grace
+    sweep = write_sweep(
+        tmp_path,
+        name,
+        f"method: random\nmetric: {{name: loss}}\nrun_cap: {CAP}\n"
+        "trial: {heartbeat: 1s, lease_grace: 3s, kill_grace: 1s}\n"
+        + WRITES[writes]
+        + "parameters:\n  x: {min: 0.0, max: 2.0}\n  epochs: {value: 30}\n"
+        "  sleep: {value: 0.1}\n",
+    )
+    first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path)
+    wait_until(lambda: study_exists(url, name), what="sweep created")
+    frozen = spawn(procs, "agent", name, "--storage", url, cwd=tmp_path, prefix=prefix)
+    # wait until the frozen agent's trial has been written some intermediate values
+    trial = wait_until(
+        lambda: reporting(url, name, frozen.pid),
+        timeout=60,
+        what="the frozen agent's trial running",
+    )
+    frozen.send_signal(signal.SIGSTOP)
+    try:
+        lost = wait_until(
+            lambda: reaped(url, name, trial.number), timeout=60, what="its trial reaped"
+        )
+        # its program runs on (the reaper cannot stop it on "another machine"): let it end
+        # while its agent is frozen, so that the agent resumes to a finished trial
+        pid = int(lost.user_attrs["sweeprun.pid"])
+        wait_until(lambda: not alive(pid), timeout=60, what="its program ended")
+        held = dict(lost.intermediate_values)
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    results = [finish(p, timeout=180) for p in (first, frozen)]
+    for res in results:
+        res.assert_code(0)
+    late = results[1]
+    notes = [line for line in late.stdout.splitlines() if NOTE in line]
+    assert len(notes) == 1 and f"trial {trial.number}:" in notes[0], late.describe()
+    # nor is its late result shown as one of this agent's results
+    assert not re.search(rf"^trial {trial.number} (COMPLETE|PRUNED|FAIL)", late.stdout, re.M)
+
+    trials = trials_of(url, name)
+    by_number = {t.number: t for t in trials}
+    gone = by_number[trial.number]
+    # the reaped trial stays as the reaper left it: the late writes were all refused
+    assert gone.state.name == "FAIL", gone
+    assert gone.user_attrs.get("sweeprun.reason") == "orphaned", gone.user_attrs
+    assert gone.user_attrs.get("sweeprun.counted") is False, gone.user_attrs
+    assert "sweeprun.exit_code" not in gone.user_attrs, gone.user_attrs
+    assert gone.values is None
+    assert dict(gone.intermediate_values) == held
+    # its parameters ran again, once, and that run counts
+    reruns = [t for t in trials if t.user_attrs.get("sweeprun.retry_of") == trial.number]
+    assert len(reruns) == 1, [t.user_attrs for t in trials]
+    assert reruns[0].state.name == "COMPLETE"
+    assert reruns[0].user_attrs["sweeprun.params"] == gone.user_attrs["sweeprun.params"]
+    # the budget: every parameter set counted once, run_cap in all, nothing left running
+    s = states(trials)
+    assert counted(trials) == CAP and s["RUNNING"] == 0 and s["WAITING"] == 0, s
+    sets = Counter(repr(sorted(t.params.items())) for t in trials if is_counted(t))
+    assert set(sets.values()) == {1}, sets
