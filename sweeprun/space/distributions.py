@@ -61,13 +61,11 @@ from sweeprun.space.grid import (
     decimals,
     flat_space_size,
     flatten,
-    grid_count,
     nest,
     number,
-    q_uniform_grid,
     space_size,
 )
-from sweeprun.space.grid_index import grid_points
+from sweeprun.space.grid_index import OffLattice, grid_points
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -75,7 +73,6 @@ if TYPE_CHECKING:
 __all__ = ["FLAT_SEP", "SearchSpace", "SpaceError", "flatten", "nest", "space_size"]
 
 EPS = 1e-6  # hidden quantiles live in [EPS, 1 - EPS]
-_EXACT_TABLE_LIMIT = 100_000  # larger q_uniform grids do not remember off-lattice points
 
 
 class Quant:
@@ -113,7 +110,7 @@ class Floating(Dim):
     ) -> None:
         super().__init__(name, spec)
         self.lo, self.hi, self.log, self.quant = float(lo), float(hi), log, quant
-        self.exact: dict[float, int | float] = {}  # off-lattice grid values, decoded as is
+        self.exact: OffLattice | None = None  # off-lattice grid values, decoded as is
 
     def decode(self, x: Any) -> Any:
         x = float(x)
@@ -137,7 +134,7 @@ class Floating(Dim):
         target = self.quant.snap(v)
         if target is None:
             x = _exact_key(v, self.quant)
-            if x in self.exact:
+            if self.exact is not None and x in self.exact:
                 return x
             raise self.outside(value, f": not a multiple of q={self.quant.q}")
         q = float(self.quant.q)
@@ -283,10 +280,8 @@ def make_dim(name: str, spec: ParamSpec) -> Dim:
     assert lo is not None and hi is not None
     if base == "uniform":
         dim = Floating(name, spec, lo, hi, False, quant)
-        if quant is not None and (grid_count(spec) or 0) <= _EXACT_TABLE_LIMIT:
-            for g in q_uniform_grid(lo, hi, spec.q_):
-                if quant(g) != g:
-                    dim.exact[_exact_key(g, quant)] = g
+        if quant is not None:  # by index: a grid of any size, no table of its values
+            dim.exact = OffLattice(name, spec, quant, lambda g: _exact_key(g, quant))
         return dim
     if base == "log_uniform":
         return Floating(name, spec, _exp(name, base, lo), _exp(name, base, hi), True, quant)

@@ -17,7 +17,8 @@ Nothing here imports optuna (``validate`` refuses a grid too large to run with
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, overload
 
 from sweeprun.config.parameters import ParamSpec
@@ -86,6 +87,45 @@ def grid_axis(name: str, spec: ParamSpec) -> Sequence[Any]:
             return range(int(lo), int(hi), int(q))
         return QAxis(lo, hi, q)
     raise _not_griddable(name, spec)
+
+
+class OffLattice:
+    """The values of a ``q_uniform`` grid that are not multiples of q (``min: 1, q: 2``), by the
+    Optuna param each is enqueued as (``key(value)``, a few ulps above it): found by index, so a
+    grid of any size round-trips without a table of its values. Falsy when every grid value is
+    a multiple of q."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ParamSpec,
+        quant: Callable[[float], int | float],
+        key: Callable[[float], float],
+    ) -> None:
+        assert spec.min is not None
+        self.axis = grid_axis(name, spec)
+        self.n = grid_count(spec) or 0
+        self.lo, self.q = float(spec.min), float(spec.q_)
+        self.quant, self.key = quant, key
+        self.any = any(quant(self.axis[i]) != self.axis[i] for i in range(min(2, self.n)))
+
+    def __bool__(self) -> bool:
+        return self.any
+
+    def get(self, x: float) -> int | float | None:
+        """The off-lattice grid value enqueued as ``x``; None when ``x`` is no such key."""
+        if not self.any or not math.isfinite(x):
+            return None
+        k = round((x - self.lo) / self.q)
+        for i in (k, k - 1, k + 1):
+            if 0 <= i < self.n:
+                value = self.axis[i]
+                if self.quant(value) != value and self.key(value) == x:
+                    return value
+        return None
+
+    def __contains__(self, x: object) -> bool:
+        return isinstance(x, float) and self.get(x) is not None
 
 
 def grid_too_large(size: int | None) -> str | None:

@@ -121,3 +121,24 @@ def test_a_grid_beyond_two_to_the_63_is_refused_with_its_size() -> None:
     with pytest.raises(SpaceError, match=str(2**63)):
         Grid(flatten(over)).check()
     assert grid_refusal({"a": P(min=0.0, max=1.0)}) is None  # continuous: another check's job
+
+
+@pytest.mark.parametrize(
+    ("spec", "sampled", "rounded"),
+    [
+        ({"min": 1, "max": 200_000_001, "q": 2}, 15.01, 16),  # ints, all off the lattice of 2
+        ({"min": 0.05, "max": 3_000_000.05, "q": 0.1}, 0.76, 0.8),  # off the lattice of 0.1
+        ({"min": 0.0, "max": 3_000_000.0, "q": 0.3}, 2.11, 2.1),  # on the lattice
+    ],
+)
+def test_points_of_a_huge_q_uniform_grid_round_trip_through_optuna(
+    spec: dict[str, Any], sampled: float, rounded: float
+) -> None:
+    space = SearchSpace.from_params({"p": P(distribution="q_uniform", **spec)})
+    grid = Grid(space.specs)
+    assert grid.size > 1_000_000  # past the 100,000 values the space used to keep a table of
+    for i in [0, 1, 2, grid.size // 2, grid.size - 2, grid.size - 1]:
+        point = grid.point(i)
+        assert space.to_values(space.from_values(point)) == point
+    # a param a sampler drew (no grid point's key) is rounded as W&B rounds it
+    assert space.to_values({"p": sampled}) == {"p": rounded}
