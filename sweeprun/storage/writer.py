@@ -89,7 +89,29 @@ class JournalSink:
         return journal_records(self.journal, trial_id, params, batch.attrs, batch.intermediate)
 
     def write(self, trial_id: int, batch: Batch, heartbeat: bool, strict: bool = True) -> None:
-        journal_append(self.journal, self._records(trial_id, batch), strict=strict)
+        """One append; Optuna's replay refuses the records of a finished trial. ``strict``:
+        raise any refusal the replay met; else only when this trial is finished (reaped by
+        another agent while this process was frozen), not for another trial's record (a
+        lease renewal racing its trial's end)."""
+        try:
+            journal_append(self.journal, self._records(trial_id, batch), strict=True)
+        except UpdateFinishedTrialError:
+            if strict:
+                raise
+            number = self._finished(trial_id)
+            if number is not None:
+                raise UpdateFinishedTrialError(
+                    f"Trial#{number} has already finished and can not be updated."
+                ) from None
+
+    def _finished(self, trial_id: int) -> int | None:
+        """The trial's number when the replayed journal shows it finished."""
+        try:
+            trial = self.journal.get_trial(trial_id)
+        except UpdateFinishedTrialError:  # another refused record met by the replay
+            journal_sync(self.journal)
+            trial = self.journal.get_trial(trial_id)
+        return trial.number if trial.state.is_finished() else None
 
     def finish(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None, batch: Batch
