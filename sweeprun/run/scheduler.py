@@ -287,7 +287,10 @@ class Controller:
             trial, number, values, child, summary, gpus, attempt, grid_index, slot
         )
         # alive from the start, not only after the first interval (RDB: Optuna's heartbeat)
-        self.writer.write_records(trial_id_of(trial), attrs, heartbeat=self._rdb is not None)
+        try:
+            self.writer.write_records(trial_id_of(trial), attrs, heartbeat=self._rdb is not None)
+        except UpdateFinishedTrialError as exc:  # reaped while this agent was frozen since ask
+            self._lose(self.running[number], exc)
         self.result.launched += 1
         self.budget.launched(grid_index)
         self.display.launched(number, values, list(req.argv), gpus, slot)
