@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -70,11 +71,21 @@ def reaped(url: str, name: str, number: int) -> optuna.trial.FrozenTrial | None:
 WRITES = {"batched": "", "pruner": "early_terminate: {type: threshold, upper: 1000}\n"}
 
 
-@pytest.mark.parametrize("writes", sorted(WRITES))
+@pytest.mark.parametrize(
+    ("writes", "resume"),
+    [
+        ("batched", "after its program ended"),
+        ("pruner", "after its program ended"),
+        # resumed with its program still running: the next write is refused and the program
+        # stopped (its re-run is under way elsewhere)
+        ("batched", "while its program runs"),
+    ],
+)
 @pytest.mark.parametrize("kind", ["journal", "postgresql", "mysql"])
 def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
     kind: str,
     writes: str,
+    resume: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
     cleanup: Callable[[str, str], None],
@@ -87,19 +98,26 @@ def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
         url = request.getfixturevalue("postgres_url" if kind == "postgresql" else "mysql_url")
     name = unique(f"frozen-{kind}")
     cleanup(url, name)
-    # 3 s trials printing a value every 0.1 s; liveness checked every second, 3 s of grace
+    ended = resume == "after its program ended"
+    # trials printing a value every 0.1 s (3 s, or 15 s to be resumed while they run);
+    # liveness checked every second, 3 s of grace
+    epochs, cap = (30, CAP) if ended else (150, 2)
     sweep = write_sweep(
         tmp_path,
         name,
-        f"method: random\nmetric: {{name: loss}}\nrun_cap: {CAP}\n"
+        f"method: random\nmetric: {{name: loss}}\nrun_cap: {cap}\n"
         "trial: {heartbeat: 1s, lease_grace: 3s, kill_grace: 1s}\n"
         + WRITES[writes]
-        + "parameters:\n  x: {min: 0.0, max: 2.0}\n  epochs: {value: 30}\n"
+        + f"parameters:\n  x: {{min: 0.0, max: 2.0}}\n  epochs: {{value: {epochs}}}\n"
         "  sleep: {value: 0.1}\n",
     )
-    first = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path)
-    wait_until(lambda: study_exists(url, name), what="sweep created")
-    frozen = spawn(procs, "agent", name, "--storage", url, cwd=tmp_path, prefix=prefix)
+    argv = ["--storage", url]
+    if ended:  # the reaper looks for dead agents' trials between its own trials
+        other = spawn(procs, "start", str(sweep), *argv, cwd=tmp_path)
+        wait_until(lambda: study_exists(url, name), what="sweep created")
+        frozen = spawn(procs, "agent", name, *argv, cwd=tmp_path, prefix=prefix)
+    else:  # the reaper joins later, with a slot left free to look for them meanwhile
+        frozen = spawn(procs, "start", str(sweep), *argv, cwd=tmp_path, prefix=prefix)
     # wait until the frozen agent's trial has been written some intermediate values
     trial = wait_until(
         lambda: reporting(url, name, frozen.pid),
@@ -107,18 +125,29 @@ def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
         what="the frozen agent's trial running",
     )
     frozen.send_signal(signal.SIGSTOP)
+    if not ended:
+        other = spawn(procs, "agent", name, *argv, "--jobs", "2", cwd=tmp_path)
     try:
         lost = wait_until(
             lambda: reaped(url, name, trial.number), timeout=60, what="its trial reaped"
         )
-        # its program runs on (the reaper cannot stop it on "another machine"): let it end
-        # while its agent is frozen, so that the agent resumes to a finished trial
+        # its program runs on (the reaper cannot stop it on "another machine")
         pid = int(lost.user_attrs["sweeprun.pid"])
-        wait_until(lambda: not alive(pid), timeout=60, what="its program ended")
+        if ended:  # the agent resumes to a finished trial
+            wait_until(lambda: not alive(pid), timeout=60, what="its program ended")
+        else:
+            assert alive(pid)
         held = dict(lost.intermediate_values)
     finally:
         frozen.send_signal(signal.SIGCONT)
-    results = [finish(p, timeout=180) for p in (first, frozen)]
+    if not ended:
+        # stopped by its agent well before its own end (15 s after its start)
+        start = lost.datetime_start
+        assert start is not None
+        left = start.timestamp() + epochs * 0.1 - time.time()
+        assert left > 5, f"too slow to tell a stopped program from one that ended: {left}"
+        wait_until(lambda: not alive(pid), timeout=left - 2, what="its program stopped")
+    results = [finish(p, timeout=180) for p in (other, frozen)]
     for res in results:
         res.assert_code(0)
     late = results[1]
@@ -144,6 +173,6 @@ def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
     assert reruns[0].user_attrs["sweeprun.params"] == gone.user_attrs["sweeprun.params"]
     # the budget: every parameter set counted once, run_cap in all, nothing left running
     s = states(trials)
-    assert counted(trials) == CAP and s["RUNNING"] == 0 and s["WAITING"] == 0, s
+    assert counted(trials) == cap and s["RUNNING"] == 0 and s["WAITING"] == 0, s
     sets = Counter(repr(sorted(t.params.items())) for t in trials if is_counted(t))
     assert set(sets.values()) == {1}, sets
