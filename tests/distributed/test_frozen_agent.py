@@ -176,3 +176,52 @@ def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
     assert counted(trials) == cap and s["RUNNING"] == 0 and s["WAITING"] == 0, s
     sets = Counter(repr(sorted(t.params.items())) for t in trials if is_counted(t))
     assert set(sets.values()) == {1}, sets
+
+
+@pytest.mark.parametrize("kind", ["journal", "postgresql", "mysql"])
+def test_a_reaped_trials_lease_or_heartbeat_is_refused(
+    kind: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    cleanup: Callable[[str, str], None],
+) -> None:
+    """What the liveness thread of a frozen agent writes when it resumes: a heartbeat (RDB)
+    or a lease (journal) of a trial another agent reaped meanwhile is refused, not recorded,
+    as a finished trial refuses every other write (the thread then stops renewing it)."""
+    import warnings
+
+    from sweeprun.run.liveness import LEASE_ATTR, enable_rdb_heartbeat
+    from sweeprun.storage.batching import trial_writer
+    from sweeprun.storage.open import open_storage
+    from sweeprun.storage.optuna_adapter import storage_of, trial_id_of
+    from sweeprun.storage.urls import classify
+
+    if kind == "journal":
+        url = str(tmp_path / "journal.log")
+    else:
+        url = request.getfixturevalue("postgres_url" if kind == "postgresql" else "mysql_url")
+    name = unique(f"frozen-beat-{kind}")
+    cleanup(url, name)
+    agent = optuna.create_study(storage=open_storage(classify(url)), study_name=name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna: heartbeat outside Study.optimize
+        beats = enable_rdb_heartbeat(agent, 1.0, 3.0)
+        trial = agent.ask()
+    tid = trial_id_of(trial)
+    writer = trial_writer(storage_of(agent))
+
+    def renew(lease: float) -> None:
+        if beats is not None:
+            beats.record_heartbeat(tid)
+        else:
+            writer.write_records(tid, {LEASE_ATTR: lease})
+
+    assert (beats is None) == (kind == "journal")
+    renew(1.0)  # running: renewed
+    reaper = optuna.load_study(study_name=name, storage=open_storage(classify(url)))
+    reaper.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        renew(2.0)
+    seen = trials_of(url, name)[0]
+    assert seen.state.name == "FAIL"
+    assert seen.user_attrs.get(LEASE_ATTR) == (1.0 if kind == "journal" else None)
