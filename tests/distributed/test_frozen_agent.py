@@ -2,7 +2,8 @@
 trial (FAIL "orphaned", not counted, its parameters queued again). When the frozen agent
 resumes, every write it makes for the reaped trial (intermediate values, lease or heartbeat,
 the end attributes and state) is refused with one note; it carries on and exits as a normal
-run does, and its late result is counted nowhere: the re-run is the one that counts.
+run does, and its late result is counted nowhere: the re-run is the one that counts. On the
+journal file, PostgreSQL, MariaDB and Redis.
 
 The frozen agent runs as "another machine" (its own hostname, ``unshare -u``): on one host a
 stopped agent is a live pid, and its trials are rightly left alone.
@@ -30,6 +31,7 @@ from tests.helpers.studies import counted, is_counted, states, study_exists, tri
 from tests.helpers.wait import wait_until
 
 CAP = 5
+FIXTURES = {"postgresql": "postgres_url", "mysql": "mysql_url", "redis": "redis_url"}
 NOTE = "could not record result"
 
 
@@ -81,7 +83,7 @@ WRITES = {"batched": "", "pruner": "early_terminate: {type: threshold, upper: 10
         ("batched", "while its program runs"),
     ],
 )
-@pytest.mark.parametrize("kind", ["journal", "postgresql", "mysql"])
+@pytest.mark.parametrize("kind", ["journal", "postgresql", "mysql", "redis"])
 def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
     kind: str,
     writes: str,
@@ -95,7 +97,7 @@ def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
     if kind == "journal":
         url = str(tmp_path / "shared" / "journal.log")
     else:
-        url = request.getfixturevalue("postgres_url" if kind == "postgresql" else "mysql_url")
+        url = request.getfixturevalue(FIXTURES[kind])
     name = unique(f"frozen-{kind}")
     cleanup(url, name)
     ended = resume == "after its program ended"
@@ -178,7 +180,7 @@ def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
     assert set(sets.values()) == {1}, sets
 
 
-@pytest.mark.parametrize("kind", ["journal", "postgresql", "mysql"])
+@pytest.mark.parametrize("kind", ["journal", "postgresql", "mysql", "redis"])
 def test_a_reaped_trials_lease_or_heartbeat_is_refused(
     kind: str,
     tmp_path: Path,
@@ -186,7 +188,7 @@ def test_a_reaped_trials_lease_or_heartbeat_is_refused(
     cleanup: Callable[[str, str], None],
 ) -> None:
     """What the liveness thread of a frozen agent writes when it resumes: a heartbeat (RDB)
-    or a lease (journal) of a trial another agent reaped meanwhile is refused, not recorded,
+    or a lease (journal file, Redis) of a trial another agent reaped meanwhile is refused, not recorded,
     as a finished trial refuses every other write (the thread then stops renewing it)."""
     import warnings
 
@@ -199,7 +201,7 @@ def test_a_reaped_trials_lease_or_heartbeat_is_refused(
     if kind == "journal":
         url = str(tmp_path / "journal.log")
     else:
-        url = request.getfixturevalue("postgres_url" if kind == "postgresql" else "mysql_url")
+        url = request.getfixturevalue(FIXTURES[kind])
     name = unique(f"frozen-beat-{kind}")
     cleanup(url, name)
     agent = optuna.create_study(storage=open_storage(classify(url)), study_name=name)
@@ -216,7 +218,8 @@ def test_a_reaped_trials_lease_or_heartbeat_is_refused(
         else:
             writer.write_records(tid, {LEASE_ATTR: lease})
 
-    assert (beats is None) == (kind == "journal")
+    leased = kind in ("journal", "redis")
+    assert (beats is None) == leased
     renew(1.0)  # running: renewed
     reaper = optuna.load_study(study_name=name, storage=open_storage(classify(url)))
     reaper.tell(trial.number, state=optuna.trial.TrialState.FAIL)
@@ -224,4 +227,4 @@ def test_a_reaped_trials_lease_or_heartbeat_is_refused(
         renew(2.0)
     seen = trials_of(url, name)[0]
     assert seen.state.name == "FAIL"
-    assert seen.user_attrs.get(LEASE_ATTR) == (1.0 if kind == "journal" else None)
+    assert seen.user_attrs.get(LEASE_ATTR) == (1.0 if leased else None)
