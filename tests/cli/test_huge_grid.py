@@ -100,6 +100,20 @@ def test_start_with_a_run_cap_on_a_huge_grid_runs_its_first_points(tmp_path: Pat
     assert json.loads(status.stdout)["budget"]["grid"] == 100_000_001 * 1001
 
 
+def test_a_half_done_huge_grid_resumes_with_its_next_points(tmp_path: Path) -> None:
+    sweep = tmp_path / "huge.yaml"
+    sweep.write_text(HUGE.format(program=PROGRAMS / "run_trial.py", extra=""))
+    for cap in ("3", "7"):  # --max-trials caps the sweep's counted trials: 3, then 4 more
+        res, peak = run_bounded("start", str(sweep), "--max-trials", cap, cwd=tmp_path)
+        res.assert_code(0)
+        assert peak < RSS_LIMIT
+    trials = load_trials(tmp_path / "dot-sweeprun", "huge")
+    done = Counter(
+        t.user_attrs["sweeprun.grid_index"] for t in trials if t.state.name == "COMPLETE"
+    )
+    assert done == dict.fromkeys(range(7), 1)
+
+
 def test_a_grid_past_two_to_the_63_points_is_refused_with_its_size(tmp_path: Path) -> None:
     sweep = tmp_path / "vast.yaml"
     sweep.write_text(

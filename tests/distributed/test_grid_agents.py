@@ -97,13 +97,16 @@ def test_two_agents_run_every_point_of_a_grid_larger_than_its_queue_once(
     assert set(owners) == {first.pid, second.pid}, owners  # both agents took points
 
 
+@pytest.mark.parametrize("kind", ["journal", "postgres"])
 def test_kill_9_of_the_agent_holding_a_chunks_first_point_loses_and_repeats_nothing(
+    kind: str,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
     cleanup: Callable[[str, str], None],
     procs: list[subprocess.Popen[str]],
 ) -> None:
-    url = str(tmp_path / "shared" / "journal.log")
-    name = unique("grid-kill")
+    url = url_of(kind, tmp_path, request)
+    name = unique(f"grid-kill-{kind}")
     cleanup(url, name)
     sweep = grid_sweep(tmp_path, name)
     hang = tmp_path / "hang"

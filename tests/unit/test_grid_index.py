@@ -1,19 +1,30 @@
 """The i-th grid point (sweeprun/space/grid_index.py) is the i-th point of the materialised
-W&B product, for every small grid; a grid too large to index is refused with its size."""
+W&B product, for every small grid; a grid too large to index is refused with its size.
+
+The grid's queue in chunks (sweeprun/space/grid_queue.py) as the budget reads it, on a real
+in-memory Optuna study: the agent popping a chunk's first point queues the chunk two further
+on; a drained queue with points still to queue pauses the grid instead of ending it; a re-run
+copy of a chunk's first point queues nothing twice."""
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from typing import Any
 
+import optuna
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from optuna.trial import TrialState
 
+from sweeprun.config.load import parse_config
 from sweeprun.config.parameters import ParamSpec
+from sweeprun.run.budget import Budget
 from sweeprun.space.distributions import SearchSpace
 from sweeprun.space.grid import SpaceError, flatten, grid_values, nest, q_uniform_grid
 from sweeprun.space.grid_index import MAX_GRID_POINTS, Grid, QAxis, grid_refusal
+from sweeprun.space.grid_queue import CHUNK_ATTR, GRID_INDEX, queue_ahead, queue_first
 
 
 def product(specs: dict[str, ParamSpec]) -> list[dict[str, Any]]:
@@ -142,3 +153,63 @@ def test_points_of_a_huge_q_uniform_grid_round_trip_through_optuna(
         assert space.to_values(space.from_values(point)) == point
     # a param a sampler drew (no grid point's key) is rounded as W&B rounds it
     assert space.to_values({"p": sampled}) == {"p": rounded}
+
+
+# ---- the queue in chunks ------------------------------------------------------------------
+CHUNK = 4
+SIZE = 22
+
+
+def grid_sweep() -> tuple[optuna.Study, Budget]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    cfg = parse_config(
+        {"program": "t.py", "method": "grid", "parameters": {"a": {"min": 0, "max": SIZE - 1}}}
+    )
+    space = SearchSpace.from_params(cfg.parameters)
+    study = optuna.create_study()
+    study.set_user_attr(CHUNK_ATTR, CHUNK)
+    assert queue_first(study, space, chunk=CHUNK) == 2 * CHUNK
+    return study, Budget(study, cfg, cap=None, space=space)
+
+
+def indexes(study: optuna.Study, *states: TrialState) -> list[int]:
+    return [t.user_attrs[GRID_INDEX] for t in study.get_trials(states=states or None)]
+
+
+def test_a_drained_queue_with_points_left_pauses_until_the_chunk_is_queued() -> None:
+    study, budget = grid_sweep()
+    opener = study.ask()  # popped point 0; its agent has not queued the next chunk yet
+    assert opener.user_attrs[GRID_INDEX] == 0
+    for _ in range(2 * CHUNK - 1):  # the other agents run the rest of the queue
+        t = study.ask()
+        study.tell(t, 0.0)
+    budget.refresh()
+    assert budget.exhausted(local_running=0) == "waiting for the next grid points to be queued"
+    assert budget.others_in_flight(0)  # the opener's agent is running: wait for it
+    assert budget.admit(opener)  # it queues points 8..11
+    assert sorted(indexes(study, TrialState.WAITING)) == [8, 9, 10, 11]
+    assert budget.exhausted(local_running=1) is None
+
+
+def test_every_point_is_queued_once_and_the_grid_then_ends() -> None:
+    study, budget = grid_sweep()
+    ran: list[int] = []
+    while budget.exhausted(local_running=0) is None:
+        t = study.ask()
+        assert budget.admit(t)
+        budget.launched(t.user_attrs[GRID_INDEX])
+        ran.append(t.user_attrs[GRID_INDEX])
+        if ran.count(4) == 1 and ran[-1] == 4:  # its agent dies: the copy queues nothing twice
+            study.tell(t, state=TrialState.FAIL)
+            study.enqueue_trial(t.params, user_attrs={GRID_INDEX: 4})
+            budget.finished(4, counted=False, state="FAIL")
+            continue
+        study.tell(t, 0.0)
+        budget.finished(ran[-1], counted=True, state="COMPLETE")
+    assert budget.exhausted(local_running=0) == "grid exhausted: every point has run"
+    assert ran[: 2 * CHUNK] == list(range(2 * CHUNK))  # W&B order
+    assert Counter(ran) == {**dict.fromkeys(range(SIZE), 1), 4: 2}
+    assert Counter(indexes(study, TrialState.COMPLETE)) == dict.fromkeys(range(SIZE), 1)
+    space = budget.space
+    assert budget.grid_of is not None
+    assert queue_ahead(study, space, budget.grid_of, CHUNK, 4) == 0  # all there already
