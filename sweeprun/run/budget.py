@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 
 from sweeprun.space.grid_index import Grid
 from sweeprun.space.grid_queue import GRID_INDEX, chunk_of, queue_ahead
-from sweeprun.storage.optuna_adapter import storage_of, study_id_of
+from sweeprun.storage.optuna_adapter import frozen_trial_of, storage_of, study_id_of, trial_id_of
 from sweeprun.storage.sql_counts import Counts, rdb_counter
 
 if TYPE_CHECKING:
@@ -201,10 +201,15 @@ class Budget:
 
     def _queue_ahead(self, trial: optuna.Trial) -> None:
         assert self.grid_of is not None
-        popped = trial.user_attrs.get(GRID_INDEX)
+        popped = frozen_trial_of(trial).user_attrs.get(GRID_INDEX)  # as popped, no read
         if not isinstance(popped, int):
             return
-        added = queue_ahead(self.study, self.space, self.grid_of, self.chunk, popped)
+        storage, trial_id = storage_of(self.study), trial_id_of(trial)
+
+        def still_ours() -> bool:  # not reaped meanwhile (this agent frozen past its lease)
+            return storage.get_trial(trial_id).state is TrialState.RUNNING
+
+        added = queue_ahead(self.study, self.space, self.grid_of, self.chunk, popped, still_ours)
         self.waiting += added
 
     def others_in_flight(self, local_running: int) -> bool:

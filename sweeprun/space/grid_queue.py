@@ -14,7 +14,10 @@ trials carrying ``sweeprun.grid_index``), never the whole product:
 * A copy of that first point (a retry, an interrupted or orphaned trial re-queued with its
   ``sweeprun.grid_index``) extends the queue again when popped: only the points of its chunk
   not already queued, so an agent killed half-way through queueing a chunk is made good by the
-  point's re-run, and a finished chunk is not queued twice.
+  point's re-run, and a finished chunk is not queued twice. An agent frozen (SIGSTOP, a paused
+  VM) past its lease while queueing finds its trial reaped when it wakes and stops: the re-run
+  copy queues the rest. (The one point it may queue between its check and its wake-up is the
+  remaining window: a point that would run twice.)
 
 Time and memory per chunk depend on the chunk and the trials recorded, not on the grid's size.
 Sweeps created before this (no ``sweeprun.grid_chunk``) had every point queued at creation and
@@ -23,6 +26,7 @@ are never extended.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.space.grid_index import Grid
@@ -56,10 +60,18 @@ def chunk_of(study: optuna.Study) -> int | None:
 
 
 def queue_ahead(
-    study: optuna.Study, space: SearchSpace, grid: Grid, chunk: int | None, popped: int
+    study: optuna.Study,
+    space: SearchSpace,
+    grid: Grid,
+    chunk: int | None,
+    popped: int,
+    still_ours: Callable[[], bool] | None = None,
 ) -> int:
     """After this agent popped grid point ``popped``: when it opens a chunk, queue the points
-    of the chunk ``AHEAD`` further on that are not queued yet; how many were queued."""
+    of the chunk ``AHEAD`` further on that are not queued yet; how many were queued.
+
+    ``still_ours`` is asked before each point: False (the popped trial was reaped while this
+    agent was frozen, and its re-run copy queues the rest) stops here."""
     if chunk is None or popped % chunk:
         return 0
     lo = popped + AHEAD * chunk
@@ -68,9 +80,13 @@ def queue_ahead(
         return 0
     have = queued_indexes(study, lo, hi)
     missing = [index for index in range(lo, hi) if index not in have]
+    done = 0
     for index in missing:
+        if still_ours is not None and not still_ours():
+            break
         _enqueue(study, space, grid, index)
-    return len(missing)
+        done += 1
+    return done
 
 
 def queued_indexes(study: optuna.Study, lo: int, hi: int) -> set[int]:
