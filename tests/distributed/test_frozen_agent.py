@@ -11,6 +11,7 @@ stopped agent is a live pid, and its trials are rightly left alone.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -20,14 +21,24 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import optuna
+import psutil
 import pytest
 
 from tests.helpers.agents import write_sweep
 from tests.helpers.cli import finish, spawn
 from tests.helpers.processes import alive
-from tests.helpers.studies import counted, is_counted, states, study_exists, trials_of, unique
+from tests.helpers.studies import (
+    counted,
+    is_counted,
+    states,
+    storage_of,
+    study_exists,
+    trials_of,
+    unique,
+)
 from tests.helpers.wait import wait_until
 
 CAP = 5
@@ -59,6 +70,64 @@ def reporting(url: str, name: str, pid: int) -> optuna.trial.FrozenTrial | None:
         if t.state.name == "RUNNING" and owner.get("pid") == pid and t.intermediate_values:
             return t
     return None
+
+
+_RDB: dict[str, Any] = {}  # the tests' own connection to each database
+
+
+def holds_locks(kind: str, url: str, pid: int) -> bool:
+    """Whether process ``pid`` holds a lock of the storage: the journal file's record lock, or
+    the row locks of an open write transaction. A process frozen holding one blocks every
+    other agent's writes until it resumes (the reaper could not reap it): a limit of locks,
+    not what these tests are about."""
+    if kind == "journal":
+        with open(url + ".lock", "a+b") as fh:
+            try:
+                fcntl.lockf(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.lockf(fh.fileno(), fcntl.LOCK_UN)
+            return False
+    if kind == "redis":
+        return False  # one command per append
+    import sqlalchemy
+
+    from sweeprun.storage.optuna_adapter import rdb_of
+
+    ports = [c.laddr.port for c in psutil.Process(pid).net_connections("tcp") if c.raddr]
+    if not ports:
+        return False
+    rdb = _RDB.get(url) or _RDB.setdefault(url, rdb_of(storage_of(url)))
+    assert rdb is not None
+    listed = ", ".join(str(port) for port in ports)
+    if kind == "postgresql":
+        query = (
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            f"WHERE a.client_port IN ({listed}) "
+            "AND l.mode IN ('RowShareLock', 'RowExclusiveLock')"
+        )
+    else:
+        hosts = ", ".join(f"'127.0.0.1:{port}'" for port in ports)
+        query = (
+            "SELECT count(*) FROM information_schema.innodb_trx t "
+            "JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id "
+            f"WHERE p.host IN ({hosts}) AND t.trx_lock_structs > 0"
+        )
+    with rdb.engine.connect() as conn:
+        return bool(conn.execute(sqlalchemy.text(query)).scalar())
+
+
+def freeze(p: subprocess.Popen[str], kind: str, url: str) -> None:
+    """SIGSTOP ``p`` at a moment it holds no lock of the storage (see :func:`holds_locks`)."""
+
+    def frozen_clear() -> bool:
+        p.send_signal(signal.SIGSTOP)
+        if not holds_locks(kind, url, p.pid):
+            return True
+        p.send_signal(signal.SIGCONT)
+        return False
+
+    wait_until(frozen_clear, timeout=30, what="frozen holding no storage lock")
 
 
 def reaped(url: str, name: str, number: int) -> optuna.trial.FrozenTrial | None:
@@ -126,7 +195,7 @@ def test_a_frozen_agent_resumes_after_its_trial_was_reaped(
         timeout=60,
         what="the frozen agent's trial running",
     )
-    frozen.send_signal(signal.SIGSTOP)
+    freeze(frozen, kind, url)
     if not ended:
         other = spawn(procs, "agent", name, *argv, "--jobs", "2", cwd=tmp_path)
     try:
@@ -195,7 +264,8 @@ def test_a_reaped_trials_lease_or_heartbeat_is_refused(
     from sweeprun.run.liveness import LEASE_ATTR, enable_rdb_heartbeat
     from sweeprun.storage.batching import trial_writer
     from sweeprun.storage.open import open_storage
-    from sweeprun.storage.optuna_adapter import storage_of, trial_id_of
+    from sweeprun.storage.optuna_adapter import storage_of as study_storage
+    from sweeprun.storage.optuna_adapter import trial_id_of
     from sweeprun.storage.urls import classify
 
     if kind == "journal":
@@ -210,7 +280,7 @@ def test_a_reaped_trials_lease_or_heartbeat_is_refused(
         beats = enable_rdb_heartbeat(agent, 1.0, 3.0)
         trial = agent.ask()
     tid = trial_id_of(trial)
-    writer = trial_writer(storage_of(agent))
+    writer = trial_writer(study_storage(agent))
 
     def renew(lease: float) -> None:
         if beats is not None:
