@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.space.grid_index import Grid
+from sweeprun.storage.records import GRID_CHUNK
 
 if TYPE_CHECKING:
     import optuna
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from sweeprun.space.distributions import SearchSpace
 
 GRID_INDEX = "sweeprun.grid_index"
-CHUNK_ATTR = "sweeprun.grid_chunk"
+CHUNK_ATTR = GRID_CHUNK
 GRID_CHUNK = 32
 AHEAD = 2
 

@@ -103,6 +103,9 @@ CONFIG = "sweeprun.config"
 VERSION = "sweeprun.version"
 #: a stop request from ``sweeprun stop``: ``{"mode", "at"}``, or None once cleared
 STOP = "sweeprun.stop"
+#: how many grid points are queued at a time (method grid; stored before the config, so an
+#: agent that joins knows it; sweeps without it had every point queued at creation)
+GRID_CHUNK = "sweeprun.grid_chunk"
 
 # ---- trial system attributes -----------------------------------------------------------------
 
@@ -147,7 +150,7 @@ TRIAL_KEYS = (
     SMOKE_KIND,
 )
 #: every study user attribute sweeprun writes
-STUDY_KEYS = (CONFIG, VERSION, STOP)
+STUDY_KEYS = (CONFIG, VERSION, STOP, GRID_CHUNK)
 
 # ---- display names ---------------------------------------------------------------------------
 
