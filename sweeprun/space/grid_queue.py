@@ -30,16 +30,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.space.grid_index import Grid
-from sweeprun.storage.records import GRID_CHUNK
+from sweeprun.storage import records
 
 if TYPE_CHECKING:
     import optuna
 
     from sweeprun.space.distributions import SearchSpace
 
-GRID_INDEX = "sweeprun.grid_index"
-CHUNK_ATTR = GRID_CHUNK
-GRID_CHUNK = 32
+GRID_INDEX = records.GRID_INDEX
+CHUNK_ATTR = records.GRID_CHUNK
+GRID_CHUNK = 32  # points queued at a time
 AHEAD = 2
 
 
