@@ -28,6 +28,10 @@ def test_the_all_extra_names_every_user_extra() -> None:
     assert set(match.group(1).split(",")) == set(extras) - NOT_FOR_USERS
 
 
-def test_make_install_installs_the_all_extra() -> None:
-    """So `pip check` in `make install` sees every optional dependency resolve with the pins."""
-    assert "'.[dev,integrations,all]'" in (ROOT / "Makefile").read_text()
+def test_make_install_installs_the_all_extra_and_ci_the_integrations_too() -> None:
+    """So `pip check` in `make install` sees every optional dependency resolve with the pins;
+    the test tier's frameworks (GBs of torch on a machine without the CPU build at hand) come
+    with `make install-integrations`, which CI runs."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-e '.[dev,all]'" in makefile and "-e '.[dev,all,integrations]'" in makefile
+    assert "make install install-integrations" in (ROOT / ".ci" / "run").read_text()
