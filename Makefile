@@ -24,15 +24,16 @@ COMPAT_TIERS ?= unit or cli
 $(BIN)/sweeprun: pyproject.toml $(CONSTRAINTS)
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) pip setuptools wheel
-	$(BIN)/python -m pip install -q --no-build-isolation -c $(CONSTRAINTS) -e '.[dev,all]'
+	$(BIN)/python -m pip install -q --no-build-isolation -c $(CONSTRAINTS) -e '.[dev]'
 	$(BIN)/python -m pip check
 	touch $@
 
 install: $(BIN)/sweeprun
 
 # the frameworks the integrations tier runs real programs with (CPU torch 2.13.0, lightning,
-# transformers, keras, xgboost, lightgbm, hydra, wandb): large, so not in `make install`;
-# without them `make test` skips that tier. CI (.ci/run) installs them.
+# transformers, keras, xgboost, lightgbm, hydra, wandb) and the `all` extra (its GP sampler
+# needs torch too): large, so not in `make install` (the dev extra holds every storage, plots,
+# dashboard and MLflow); without them `make test` skips that tier. CI (.ci/run) installs them.
 INTEGRATIONS_STAMP := $(VENV)/.integrations-installed
 $(INTEGRATIONS_STAMP): $(BIN)/sweeprun
 	$(BIN)/python -m pip install -q --no-build-isolation -c $(CONSTRAINTS) -e '.[dev,all,integrations]'
