@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from sweeprun.run.liveness import LEASE_ATTR
 from sweeprun.run.process.tree import LAUNCH_VAR, TrialTree, stop_tree
 from sweeprun.run.requeue import requeue
+from sweeprun.storage import records
 from sweeprun.storage.batching import trial_writer
 from sweeprun.storage.optuna_adapter import (
     HeartbeatStorage,
@@ -75,12 +76,15 @@ def owner_alive(owner: dict[str, Any]) -> bool:
     return abs(created - float(start)) < _SAME_PROCESS
 
 
-def trial_tree(pid: int, launch: str | None, sweep: str, number: int) -> TrialTree:
+def trial_tree(pid: int | None, launch: str | None, sweep: str, number: int) -> TrialTree:
     """What is left of an orphaned trial on this host: the processes carrying its launch
-    marker, in its process group or not. A trial recorded without one is known by its sweep
-    and number, in its process group only. Strict: the group id may have been reused."""
+    marker, in its process group or not (``pid`` None: its agent died before recording it, so
+    by the marker alone). A trial recorded without a marker is known by its sweep and number,
+    in its process group only. Strict: the group id may have been reused."""
     if launch:
         return TrialTree(pid, {LAUNCH_VAR: launch}, strict=True)
+    if pid is None:
+        return TrialTree(None)
     marker = {"SWEEPRUN_SWEEP": sweep, "SWEEPRUN_TRIAL": str(number)}
     return TrialTree(pid, marker, since=float("inf"), strict=True)
 
@@ -135,11 +139,12 @@ def recover_orphans(
 
 
 def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -> bool:
-    pid = t.user_attrs.get("sweeprun.pid")
-    owner = t.user_attrs.get("sweeprun.owner") or {}
-    if pid and owner.get("host") == HOST:
-        launch = t.user_attrs.get("sweeprun.launch")
-        kill_leftover(trial_tree(int(pid), launch, study.study_name, t.number))
+    pid = t.user_attrs.get(records.PID)
+    launch = t.user_attrs.get(records.LAUNCH)
+    owner = t.user_attrs.get(records.OWNER) or {}
+    if (pid or launch) and owner.get("host") == HOST:
+        tree = trial_tree(int(pid) if pid else None, launch, study.study_name, t.number)
+        kill_leftover(tree)
     storage = storage_of(study)
     trial_id = trial_id_of(t)
     try:

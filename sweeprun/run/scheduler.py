@@ -269,7 +269,10 @@ class Controller:
         on_lines, on_exit = child_callbacks(
             parser, self.events.put, number, summary, keep, streams=self.cfg.report.streams
         )
-        child = Child.start(req, on_lines, on_exit)
+        trial_id = trial_id_of(trial)
+        # the owner and the launch marker are recorded before the spawn, the pid rides the
+        # trial's next write: a controller killed at any step leaves a trial whose leftovers
+        # the next start finds (this host's owner is dead, its processes carry the marker)
         attrs = launch_attrs(
             owner=self.owner,
             values=values,
@@ -277,23 +280,35 @@ class Controller:
             log_dir=str(prepared.trial_dir),
             sampler=self._trial_info,
             lease=time.time() + self.cfg.trial.lease_grace,
-            pid=child.pid,
+            pid=None,
             launch=prepared.launch,
         )
+        try:  # alive from the start, not only after the first interval (RDB: Optuna's heartbeat)
+            self.writer.write_records(trial_id, attrs, heartbeat=self._rdb is not None)
+        except UpdateFinishedTrialError as exc:  # reaped while this agent was frozen since ask
+            self._not_launched(number, gpus, exc)
+            return
+        child = Child.start(req, on_lines, on_exit)
+        if child.pid is not None:
+            self.writer.write_records(trial_id, {"sweeprun.pid": child.pid}, hold=True)
         used = {r.slot for r in self.running.values()}
         slot = min(i for i in range(self.jobs + 1) if i not in used)
-        # running before anything is written: a failing write stops the child with the others
         self.running[number] = Running(
             trial, number, values, child, summary, gpus, attempt, grid_index, slot
         )
-        # alive from the start, not only after the first interval (RDB: Optuna's heartbeat)
-        try:
-            self.writer.write_records(trial_id_of(trial), attrs, heartbeat=self._rdb is not None)
-        except UpdateFinishedTrialError as exc:  # reaped while this agent was frozen since ask
-            self._lose(self.running[number], exc)
         self.result.launched += 1
         self.budget.launched(grid_index)
         self.display.launched(number, values, list(req.argv), gpus, slot)
+
+    def _not_launched(self, number: int, gpus: list[str], exc: Exception) -> None:
+        """The launch record was refused: another agent failed the trial while this one was
+        paused since it asked, and queued its parameters again; nothing was started here."""
+        self.gpus.release(gpus)
+        self.display.note(
+            f"trial {number}: not launched: {exc} (another agent failed the trial while this "
+            "agent was paused, and runs its parameters again)"
+        )
+        self.budget.refresh()
 
     def _refuse(self, trial: optuna.Trial, gpus: list[str], reason: str) -> None:
         """Fail a trial that was asked for but may not run (or could not be prepared); it

@@ -45,7 +45,9 @@ ARGV = "sweeprun.argv"
 LOG_DIR = "sweeprun.log_dir"
 #: the host name the trial ran on
 HOST = "sweeprun.host"
-#: the pid of the trial's program (its process-group leader)
+#: the pid of the trial's program (its process-group leader); written with the trial's first
+#: write after the spawn (a lease, a report or its end), so recovery finds a trial killed before
+#: that by its launch marker
 PID = "sweeprun.pid"
 #: the launch marker (the ``SWEEPRUN_LAUNCH`` environment value) that identifies the trial's
 #: processes, so recovery stops exactly them
