@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers.cli import hiding_env, run_cli
 from tests.helpers.paths import PROGRAMS
-from tests.helpers.services import REQUIRE_SERVICES
+from tests.helpers.services import unavailable
 from tests.helpers.sweeps import fake_sweep, make_sweeps
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -126,10 +126,7 @@ def _chromium(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 def test_plots_render_in_chromium(reports: dict[str, Path], tmp_path: Path) -> None:
     if CHROMIUM is None:
-        msg = "chromium is not installed (apt-get install -y chromium)"
-        if REQUIRE_SERVICES:
-            pytest.fail(msg + "; SWEEPRUN_REQUIRE_SERVICES=1 makes this a failure")
-        pytest.skip(msg)
+        unavailable("chromium is not installed (apt-get install -y chromium)")
     for name, path in reports.items():
         # offline: any network fetch would fail, so rendered plots prove the JS is inline
         proc = _chromium(["--virtual-time-budget=15000", "--dump-dom", path.as_uri()])

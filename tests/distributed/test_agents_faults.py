@@ -9,9 +9,7 @@ hostname: its trials look foreign, so the others must judge them by heartbeat (R
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -25,7 +23,7 @@ import pytest
 from tests.helpers.agents import check_complete, write_sweep
 from tests.helpers.cli import finish, read_until, run_cli, spawn
 from tests.helpers.pgprivate import PrivatePostgres, private_pg_fixture  # noqa: F401 (fixture)
-from tests.helpers.processes import alive
+from tests.helpers.processes import alive, other_host_prefix
 from tests.helpers.studies import study_exists, trials_of, unique
 from tests.helpers.wait import wait_until
 
@@ -79,16 +77,6 @@ def assert_rerun(trials: list[optuna.trial.FrozenTrial], victim: int) -> None:
     assert len(reruns) == 1, [t.user_attrs for t in trials]
     assert reruns[0].state.name == "COMPLETE"
     assert reruns[0].user_attrs["sweeprun.params"] == lost.user_attrs["sweeprun.params"]
-
-
-def other_host_prefix(host: str) -> list[str]:
-    """argv prefix that runs a command with its own hostname (root + unshare needed)."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("needs root and unshare to fake another machine")
-    probe = subprocess.run(["unshare", "-u", "true"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"unshare -u is not allowed here: {probe.stderr.decode().strip()}")
-    return ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', host]
 
 
 @pytest.mark.parametrize(

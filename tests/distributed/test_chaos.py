@@ -1,22 +1,19 @@
-"""Chaos soak: several ``sweeprun start``/``agent`` processes on one sweep, trial programs that
-misbehave at random (tests/programs/chaos_trial.py), and a driver that kill -9s random agents
-and restarts them. At the end nothing is lost, nothing is left running, nothing leaks.
+"""Chaos soaks: several ``sweeprun start``/``agent`` processes on one sweep, trial programs that
+misbehave at random (tests/programs/chaos_trial.py), and a driver that kill -9s, or freezes
+(SIGSTOP past ``trial.lease_grace``, then SIGCONT), random agents; and one ``start --jobs 4``
+controller kill -9ed again and again, resumed each time by the same command. At the end nothing
+is lost, nothing is left running (escaped helpers included), nothing leaks.
 
 The short versions run in the normal suite; ``make chaos`` (``-m chaos``) runs the long ones.
-Shared helpers (``trials_of``, ``sweep_processes``, ``wait_until`` …) live in tests/helpers/.
+The soak machinery lives in tests/helpers/chaos.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import random
-import signal
 import subprocess
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,222 +23,28 @@ import pytest
 from sweeprun.run.liveness import enable_rdb_heartbeat
 from sweeprun.run.recovery import is_orphan
 from sweeprun.storage.optuna_adapter import stale_trial_ids, study_id_of
+from tests.helpers.chaos import (
+    TRIAL_SETTINGS,
+    Fleet,
+    SoakStats,
+    chaos_sweep,
+    check_invariants,
+    report,
+    run_controller_soak,
+    run_soak,
+)
 from tests.helpers.cli import run_cli
 from tests.helpers.paths import PROGRAMS, SWEEPRUN
 from tests.helpers.processes import describe_process, kill_sweep_processes, sweep_processes
-from tests.helpers.studies import counted, delete_study, open_study, trials_of, unique
+from tests.helpers.studies import (
+    counted,
+    delete_study,
+    open_study,
+    study_exists,
+    trials_of,
+    unique,
+)
 from tests.helpers.wait import wait_until
-
-CHAOS_TRIAL = PROGRAMS / "chaos_trial.py"
-TRIAL_SETTINGS = "trial: {timeout: 2s, kill_grace: 0.5s, heartbeat: 1s, lease_grace: 4s}\n"
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-# ---- the soak ------------------------------------------------------------------------------
-def chaos_sweep(tmp: Path, name: str, cap: int, seed: int, extra: str = "") -> Path:
-    path = tmp / f"{name}.yaml"
-    path.write_text(
-        f"name: {name}\nprogram: {CHAOS_TRIAL}\nmethod: random\nmetric: {{name: loss}}\n"
-        f"run_cap: {cap}\nseed: {seed}\nfailures: {{max_consecutive: 0}}\n{TRIAL_SETTINGS}"
-        f"parameters:\n  x: {{min: 0.0, max: 1.0}}\n  seed: {{value: {seed}}}\n{extra}"
-    )
-    return path
-
-
-@dataclass
-class SoakStats:
-    trials: int = 0
-    counted: int = 0
-    kills: int = 0
-    agents_started: int = 0
-    over: int = 0
-    problems: list[str] = field(default_factory=list)
-    states: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)
-    modes: Counter[str] = field(default_factory=Counter)
-
-
-class Fleet:
-    """The agent processes of one sweep, their output in files."""
-
-    def __init__(self, tmp: Path, url: str, name: str) -> None:
-        self.tmp, self.url, self.name = tmp, url, name
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.logs: list[Path] = []
-
-    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        n = len(self.procs)
-        out = self.tmp / f"agent-{n}.out"
-        err = self.tmp / f"agent-{n}.err"
-        with open(out, "wb") as o, open(err, "wb") as e:
-            p = subprocess.Popen(
-                [SWEEPRUN, *args, "--storage", self.url], cwd=self.tmp, stdout=o, stderr=e
-            )
-        self.procs.append(p)
-        self.logs += [out, err]
-        return p
-
-    def agent(self, jobs: int = 2) -> subprocess.Popen[bytes]:
-        return self.spawn("agent", self.name, "--jobs", str(jobs))
-
-    def alive(self) -> list[subprocess.Popen[bytes]]:
-        return [p for p in self.procs if p.poll() is None]
-
-    def kill_all(self) -> None:
-        for p in self.alive():
-            p.kill()
-            p.wait()
-
-    def tracebacks(self) -> list[str]:
-        bad = []
-        for log in self.logs:
-            text = log.read_text(errors="replace")
-            if "Traceback" in text or "internal error" in text:
-                bad.append(f"{log.name}:\n{text[-3000:]}")
-        return bad
-
-
-def run_soak(
-    tmp: Path, url: str, name: str, *, cap: int, agents: int, seed: int, min_kills: int
-) -> SoakStats:
-    """Run a chaos sweep to its end while kill -9ing random agents; check every invariant.
-
-    Every violated invariant is collected in ``stats.problems`` (and the figures printed) before
-    the test asserts that there are none."""
-    rng = random.Random(seed)
-    stats = SoakStats()
-    sweep = chaos_sweep(tmp, name, cap, seed)
-    fleet = Fleet(tmp, url, name)
-    try:
-        fleet.spawn("start", str(sweep), "--jobs", "2")
-        wait_until(lambda: _exists(url, name), 60, "the sweep is created")
-        for _ in range(agents - 1):
-            fleet.agent()
-        stats.agents_started = agents
-        study = open_study(url, name)
-        # kill -9 a random agent at random points of the sweep, restart one at once: the
-        # points are trial counts spread over the first 70% of the budget (so the minimum
-        # number of kills happens however fast the machine is), reached by waiting on the
-        # storage, then a random moment within the running trials
-        spread = max(2, int(cap * 0.7 / min_kills))
-        next_at = rng.randint(1, spread)
-        while True:
-            target = next_at
-
-            def reached(at: int = target) -> bool:
-                return counted(study.get_trials(deepcopy=False)) >= at or not fleet.alive()
-
-            wait_until(reached, 300, f"{target} trials counted", interval=0.1)
-            live = fleet.alive()
-            if not live:
-                break
-            time.sleep(rng.uniform(0.0, 0.5))  # pacing: a random moment, not synchronisation
-            victim = rng.choice(live)
-            victim.send_signal(signal.SIGKILL)
-            victim.wait()
-            stats.kills += 1
-            fleet.agent()
-            stats.agents_started += 1
-            done = counted(study.get_trials(deepcopy=False))
-            if done >= cap * 0.8 and stats.kills >= min_kills:
-                break
-            next_at = done + rng.randint(2, spread)
-        for p in fleet.procs:
-            p.wait(timeout=300)
-        # an agent that quits while a dead agent's trials are still RUNNING leaves them to the
-        # next agent: one more reaps them and finishes the budget exactly
-        final = run_cli("agent", name, "--storage", url, "--jobs", "2", cwd=tmp, timeout=300)
-        stats.agents_started += 1
-        if final.returncode != 0 or "Traceback" in final.stderr:
-            stats.problems.append(f"final agent: {final.describe()}")
-        stats.problems += fleet.tracebacks()
-        check_invariants(url, name, cap, stats)
-        stats.modes = _modes(name)
-        status = run_cli("status", name, "--storage", url, "--json", cwd=tmp)
-        if status.returncode != 0:
-            stats.problems.append(f"status --json: {status.describe()}")
-        else:
-            json.loads(status.stdout)
-    finally:
-        fleet.kill_all()
-        stats.problems += [f"left running: {d}" for d in kill_sweep_processes(name)]
-    return stats
-
-
-def _exists(url: str, name: str) -> bool:
-    try:
-        return "sweeprun.config" in open_study(url, name).user_attrs
-    except Exception:
-        return False
-
-
-def check_invariants(url: str, name: str, cap: int, stats: SoakStats) -> None:
-    trials = trials_of(url, name)  # the storage opens in plain Optuna
-    stats.trials = len(trials)
-    stats.counted = counted(trials)
-    stats.states = Counter(t.state.name for t in trials)
-    stats.reasons = Counter(
-        str(t.user_attrs.get("sweeprun.reason", "-")).split(" after")[0]
-        for t in trials
-        if t.state.name == "FAIL"
-    )
-    problems = stats.problems
-    stats.over = stats.counted - cap
-    if stats.counted != cap:
-        problems.append(f"{stats.counted} trials counted, run_cap is {cap}")
-    if stats.states["RUNNING"]:
-        problems.append(f"{stats.states['RUNNING']} trial(s) left RUNNING")
-    if stats.states["WAITING"] and stats.counted < cap:
-        problems.append(f"{stats.states['WAITING']} trial(s) WAITING with budget left")
-    no_reason = [t for t in trials if t.state.name == "FAIL" and not _reason(t)]
-    if no_reason:
-        problems.append(
-            "FAIL trials without sweeprun.reason: "
-            + "; ".join(f"{t.number} {t.user_attrs} {t.system_attrs}" for t in no_reason)
-        )
-    # nothing lost: every complete trial has its params and its value
-    for t in trials:
-        if t.state.name == "COMPLETE" and (
-            t.value is None or "sweeprun.params" not in t.user_attrs
-        ):
-            problems.append(f"trial {t.number} COMPLETE without value or params")
-    # re-queued parameters keep their values
-    by_number = {t.number: t for t in trials}
-    for t in trials:
-        src = t.user_attrs.get("sweeprun.retry_of")
-        original = by_number[src].user_attrs.get("sweeprun.params") if src is not None else None
-        if original is not None and t.user_attrs.get("sweeprun.params", original) != original:
-            problems.append(f"trial {t.number} re-ran {src} with other parameters")
-
-
-def _reason(t: optuna.trial.FrozenTrial) -> str:
-    return str(t.user_attrs.get("sweeprun.reason") or "")
-
-
-def _modes(name: str) -> Counter[str]:
-    """Which misbehaviours the trial programs chose (first line of each stdout.log)."""
-    from sweeprun.run.request import safe_name
-
-    modes: Counter[str] = Counter()
-    home = Path(os.environ["SWEEPRUN_DIR"]) / safe_name(name)
-    for log in home.glob("trial-*/stdout.log"):
-        with open(log, "rb") as fh:
-            first = fh.readline().decode(errors="replace").split()
-        if first[:2] == ["chaos", "mode"]:
-            modes[first[2]] += 1
-    return modes
-
-
-def report(stats: SoakStats, label: str) -> None:
-    print(
-        f"\n[chaos {label}] trials={stats.trials} counted={stats.counted} kills={stats.kills} "
-        f"over_budget={stats.over} agents={stats.agents_started} states={dict(stats.states)} "
-        f"fail_reasons={dict(stats.reasons)} modes={dict(stats.modes)} "
-        f"problems={len(stats.problems)}"
-    )
-    for problem in stats.problems:
-        print(f"  problem: {problem[:2000]}")
-
 
 # ---- tests ----------------------------------------------------------------------------------
 
@@ -255,6 +58,9 @@ def _soak(tmp: Path, url: str, label: str, **kw: Any) -> SoakStats:
             delete_study(url, name)
     report(stats, label)
     assert stats.kills >= kw["min_kills"]
+    assert stats.freezes >= kw.get("min_freezes", 0)
+    if kw.get("min_freezes"):  # at least one freeze outlasted the lease: a trial was reaped
+        assert stats.reaped_while_frozen >= 1
     assert sum(stats.modes.values()) >= kw["cap"]  # every trial ran the chaos program
     assert stats.problems == []
     return stats
@@ -277,6 +83,94 @@ def test_chaos_short_postgres(tmp_path: Path, postgres_url: str) -> None:
 @pytest.mark.chaos
 def test_chaos_soak_postgres(tmp_path: Path, postgres_url: str) -> None:
     _soak(tmp_path, postgres_url, "pg", cap=300, agents=4, seed=11, min_kills=10)
+
+
+@pytest.mark.chaos
+def test_chaos_soak_journal_frozen_agents(tmp_path: Path) -> None:
+    _soak(
+        tmp_path,
+        str(tmp_path / "journal.log"),
+        "jf",
+        cap=200,
+        agents=3,
+        seed=21,
+        min_kills=4,
+        min_freezes=6,
+        pace=0.4,
+    )
+
+
+def test_chaos_short_postgres_frozen_agents(tmp_path: Path, postgres_url: str) -> None:
+    _soak(
+        tmp_path,
+        postgres_url,
+        "pgf",
+        cap=40,
+        agents=2,
+        seed=23,
+        min_kills=1,
+        min_freezes=2,
+        pace=0.4,
+    )
+
+
+@pytest.mark.chaos
+def test_chaos_soak_postgres_frozen_agents(tmp_path: Path, postgres_url: str) -> None:
+    _soak(
+        tmp_path,
+        postgres_url,
+        "pgf",
+        cap=200,
+        agents=3,
+        seed=25,
+        min_kills=4,
+        min_freezes=6,
+        pace=0.4,
+    )
+
+
+@pytest.mark.chaos
+def test_chaos_soak_redis_frozen_agents(tmp_path: Path, redis_url: str) -> None:
+    _soak(
+        tmp_path, redis_url, "rf", cap=200, agents=3, seed=27, min_kills=4, min_freezes=6, pace=0.4
+    )
+
+
+def test_chaos_short_redis_frozen_agents(tmp_path: Path, redis_url: str) -> None:
+    _soak(
+        tmp_path, redis_url, "rf", cap=40, agents=2, seed=29, min_kills=1, min_freezes=2, pace=0.4
+    )
+
+
+def _controller_soak(tmp: Path, url: str, label: str, **kw: Any) -> SoakStats:
+    name = unique(f"chaos-{label}")
+    try:
+        stats = run_controller_soak(tmp, url, name, **kw)
+    finally:
+        if not url.endswith(".log"):
+            delete_study(url, name)
+    report(stats, label)
+    assert stats.kills == kw["kills"]
+    assert stats.problems == []
+    return stats
+
+
+def test_controller_killed_again_and_again_short(tmp_path: Path) -> None:
+    _controller_soak(
+        tmp_path, str(tmp_path / "journal.log"), "ctl", cap=16, jobs=4, seed=31, kills=5
+    )
+
+
+@pytest.mark.chaos
+def test_controller_killed_again_and_again_journal(tmp_path: Path) -> None:
+    _controller_soak(
+        tmp_path, str(tmp_path / "journal.log"), "ctl", cap=150, jobs=4, seed=33, kills=25
+    )
+
+
+@pytest.mark.chaos
+def test_controller_killed_again_and_again_postgres(tmp_path: Path, postgres_url: str) -> None:
+    _controller_soak(tmp_path, postgres_url, "ctlpg", cap=150, jobs=4, seed=35, kills=25)
 
 
 # ---- deterministic reproductions of what the soak found (fixed in 350a1b5 unless xfail) ------
@@ -491,7 +385,7 @@ def test_chaos_bad_journal_lines_written_during_a_sweep(tmp_path: Path) -> None:
     thread = threading.Thread(target=rogue, daemon=True)
     try:
         fleet.spawn("start", str(sweep), "--jobs", "2")
-        wait_until(lambda: _exists(url, name), 60, "the sweep is created")
+        wait_until(lambda: study_exists(url, name), 60, "the sweep is created")
         thread.start()
         fleet.agent()
         for p in fleet.procs:

@@ -12,9 +12,7 @@ stopped agent is a live pid, and its trials are rightly left alone.
 from __future__ import annotations
 
 import fcntl
-import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -29,7 +27,7 @@ import pytest
 
 from tests.helpers.agents import write_sweep
 from tests.helpers.cli import finish, spawn
-from tests.helpers.processes import alive
+from tests.helpers.processes import alive, other_host_prefix
 from tests.helpers.studies import (
     counted,
     is_counted,
@@ -44,16 +42,6 @@ from tests.helpers.wait import wait_until
 CAP = 5
 FIXTURES = {"postgresql": "postgres_url", "mysql": "mysql_url", "redis": "redis_url"}
 NOTE = "could not record result"
-
-
-def other_host_prefix(host: str) -> list[str]:
-    """argv prefix that runs a command with its own hostname (root + unshare needed)."""
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("needs root and unshare to fake another machine")
-    probe = subprocess.run(["unshare", "-u", "true"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"unshare -u is not allowed here: {probe.stderr.decode().strip()}")
-    return ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', host]
 
 
 def trials_or_none(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
@@ -298,3 +286,4 @@ def test_a_reaped_trials_lease_or_heartbeat_is_refused(
     seen = trials_of(url, name)[0]
     assert seen.state.name == "FAIL"
     assert seen.user_attrs.get(LEASE_ATTR) == (1.0 if leased else None)
+

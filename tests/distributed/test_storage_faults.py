@@ -3,7 +3,7 @@ storage that cannot be reached. Every case ends with a message and a non-zero ex
 process behind, and loses nothing already recorded.
 
 The journal lives on a small tmpfs mounted for the test (root only; skipped with the reason
-otherwise). A PostgreSQL restart mid-sweep is covered by the agents tests.
+otherwise, a failure in CI). A PostgreSQL restart mid-sweep is covered by the agents tests.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from tests.helpers.cli import run_cli
 from tests.helpers.paths import PROGRAMS, SWEEPRUN
 from tests.helpers.pgprivate import PrivatePostgres, private_pg_fixture  # noqa: F401 (fixture)
 from tests.helpers.processes import sweep_processes
+from tests.helpers.services import unavailable
 from tests.helpers.studies import trials_of, unique
 from tests.helpers.wait import wait_until
 
@@ -37,7 +38,7 @@ def _mount_tmpfs(path: Path, size: str) -> None:
         check=False,
     )
     if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {res.stderr.strip()}")
+        unavailable(f"cannot mount a tmpfs here (needs root): {res.stderr.strip()}")
 
 
 @pytest.fixture

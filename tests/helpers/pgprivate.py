@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.services import REQUIRE_SERVICES, port_open
+from tests.helpers.services import port_open, unavailable
 from tests.helpers.wait import wait_until
 
 PASSWORD = "pw-Zq7-s3cret-9xK"
@@ -124,9 +124,7 @@ def available() -> str | None:
 def private_pg_fixture() -> Iterator[PrivatePostgres]:
     why = available()
     if why:
-        if REQUIRE_SERVICES:
-            pytest.fail(f"private PostgreSQL: {why} (SWEEPRUN_REQUIRE_SERVICES=1)")
-        pytest.skip(f"private PostgreSQL: {why}")
+        unavailable(f"private PostgreSQL: {why}")
     root = Path(tempfile.mkdtemp(prefix="sweeprun-pg-"))
     server = PrivatePostgres(root)
     try:

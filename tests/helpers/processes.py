@@ -1,14 +1,19 @@
 """The processes of a sweep, found by the ``SWEEPRUN_SWEEP`` variable in their environment
-(psutil, as sweeprun itself finds a trial's processes), and free ports for servers."""
+(psutil, as sweeprun itself finds a trial's processes), free ports for servers, and a command
+run as "another machine" (its own hostname)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
+import subprocess
 
 import psutil
+
+from tests.helpers.services import unavailable
 
 
 def alive(pid: int) -> bool:
@@ -65,3 +70,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def other_host_prefix(host: str) -> list[str]:
+    """argv prefix that runs a command with its own hostname (root + unshare needed)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        unavailable("needs root and unshare to fake another machine")
+    probe = subprocess.run(["unshare", "-u", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        unavailable(f"unshare -u is not allowed here: {probe.stderr.decode().strip()}")
+    return ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', host]

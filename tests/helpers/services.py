@@ -1,10 +1,12 @@
-"""This machine's database servers: a test that needs one skips without it, except with
-``SWEEPRUN_REQUIRE_SERVICES=1`` (CI), where a missing server is a failure."""
+"""This machine's database servers: a test that needs one (or root, for a tmpfs or a
+hostname namespace) skips without it, except with ``SWEEPRUN_REQUIRE_SERVICES=1`` (CI), where
+what is missing is a failure."""
 
 from __future__ import annotations
 
 import os
 import socket
+from typing import NoReturn
 
 import pytest
 
@@ -22,10 +24,15 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
+def unavailable(msg: str) -> NoReturn:
+    """Skip the test because something this machine should have is missing (a server, root
+    for a tmpfs or a hostname namespace, a browser); in CI, fail it."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{msg} (SWEEPRUN_REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(msg)
+
+
 def require_service(name: str, port: int) -> None:
     """Skip the test (fail it in CI) unless ``name`` answers on 127.0.0.1:``port``."""
     if not port_open("127.0.0.1", port):
-        msg = f"{name} is not reachable on 127.0.0.1:{port}"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{msg} (SWEEPRUN_REQUIRE_SERVICES=1 makes this a failure)")
-        pytest.skip(msg)
+        unavailable(f"{name} is not reachable on 127.0.0.1:{port}")
