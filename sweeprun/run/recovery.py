@@ -3,11 +3,13 @@
 Each trial records its owner (``sweeprun.owner``: host, pid and the process start time, so a
 reused pid is not mistaken for the owner) and stays alive through a heartbeat or lease
 (:mod:`sweeprun.run.liveness`). Any agent, at start and then every heartbeat, fails a RUNNING trial
-as ``orphaned`` when its owner is a dead process on this host, or its lease / heartbeat ran out;
+as ``orphaned`` when its owner is a dead process on this host, or its lease / heartbeat ran out
+(on any host: a live agent that renews nothing is hung);
 it stops what is left of the trial on this host (its process group and every process carrying
 its ``SWEEPRUN_LAUNCH`` marker) and re-queues the parameters.
-Orphaned trials do not count toward the budget. When two agents reap the same trial at once,
-the storage lets only one of them mark it failed, and only that one re-queues it.
+Orphaned trials do not count toward the budget. The copy is queued before the trial is failed
+(see :mod:`sweeprun.run.requeue`): when two agents reap the same trial at once, the storage lets
+only one of them mark it failed, and the other withdraws the copy it may have queued.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from optuna.trial import TrialState
 
 from sweeprun.run.liveness import LEASE_ATTR
 from sweeprun.run.process.tree import LAUNCH_VAR, TrialTree, stop_tree
-from sweeprun.run.requeue import requeue
+from sweeprun.run.requeue import requeue_once, withdraw_duplicates
 from sweeprun.storage import records
 from sweeprun.storage.batching import trial_writer
 from sweeprun.storage.optuna_adapter import (
@@ -95,11 +97,13 @@ def kill_leftover(tree: TrialTree, grace: float = 3.0) -> None:
 
 
 def is_orphan(trial: optuna.trial.FrozenTrial, lease_grace: float, now: float) -> bool:
-    """Whether a RUNNING trial's agent is gone (dead here, or its lease ran out)."""
+    """Whether a RUNNING trial's agent is gone: dead here (at once), or its lease ran out, on
+    this host too (a live pid with a stale lease is hung: stopped, deadlocked, stuck on a
+    disk), or it never recorded an owner and started more than ``lease_grace`` ago."""
     attrs = trial.user_attrs
     owner = attrs.get("sweeprun.owner")
-    if owner is not None and owner.get("host") == HOST:
-        return not owner_alive(owner)
+    if owner is not None and owner.get("host") == HOST and not owner_alive(owner):
+        return True
     lease = attrs.get(LEASE_ATTR)
     if lease is not None:
         return now > float(lease)
@@ -120,17 +124,20 @@ def recover_orphans(
 ) -> int:
     """Fail and re-queue trials whose agent is gone; return how many this agent reaped.
 
-    With ``rdb`` (a storage with Optuna's heartbeat on, RDB), other hosts' trials are judged by
-    Optuna's heartbeat table (the stale ids ``fail_stale_trials`` would fail), this host's by
-    their owner's pid, and a trial with no owner yet by its start time."""
+    A trial whose owner is a dead process on this host is reaped at once. Otherwise its
+    liveness decides, on this host too (a live pid whose lease is stale is a hung agent): with
+    ``rdb`` (a storage with Optuna's heartbeat on, RDB) Optuna's heartbeat table (the stale ids
+    ``fail_stale_trials`` would fail), else the trial's lease; a trial with no owner yet is
+    judged by its start time."""
     stale = set(stale_trial_ids(rdb, study_id_of(study))) if rdb is not None else set()
     now = time.time()
     count = 0
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get("sweeprun.owner")
-        foreign = owner is not None and owner.get("host") != HOST
-        if rdb is not None and foreign:
-            orphan = trial_id_of(t) in stale
+        if owner is not None and owner.get("host") == HOST and not owner_alive(owner):
+            orphan = True  # dead here
+        elif rdb is not None and owner is not None:
+            orphan = trial_id_of(t) in stale  # gone elsewhere, or hung here
         else:
             orphan = is_orphan(t, lease_grace, now)
         if orphan and reap(study, space, t):
@@ -145,20 +152,22 @@ def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -
     if (pid or launch) and owner.get("host") == HOST:
         tree = trial_tree(int(pid) if pid else None, launch, study.study_name, t.number)
         kill_leftover(tree)
+    # the copy first, then the fail: an agent killed between the two leaves the trial RUNNING
+    # with its copy queued, and the next reaper fails it without queueing another
+    attempt = int(t.user_attrs.get("sweeprun.attempt", 1))  # the orphaned one never finished
+    requeue_once(study, params_of(space, t), t.user_attrs, retry_of=t.number, attempt=attempt)
     storage = storage_of(study)
     trial_id = trial_id_of(t)
     try:
         # the reason and the failed state in one append / transaction
         attrs = {"sweeprun.counted": False, "sweeprun.reason": ORPHANED}
         trial_writer(storage).write_records(trial_id, attrs, hold=True)
-        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
-            return False
+        reaped = storage.set_trial_state_values(trial_id, TrialState.FAIL)
     except (RuntimeError, KeyError):  # finished or reaped meanwhile by another agent
-        return False
-    # the same attempt again: the orphaned one never got to finish
-    attempt = int(t.user_attrs.get("sweeprun.attempt", 1))
-    requeue(study, params_of(space, t), t.user_attrs, retry_of=t.number, attempt=attempt)
-    return True
+        reaped = False
+    if not reaped:
+        withdraw_duplicates(study, t)
+    return reaped
 
 
 def params_of(space: SearchSpace, t: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from sweeprun.run.process.child import Child, ChildOutcome
 from sweeprun.run.process.lines import LOG_ERROR
 from sweeprun.run.recovery import owner_tag, recover_orphans
 from sweeprun.run.request import TrialPlan
-from sweeprun.run.requeue import requeue
+from sweeprun.run.requeue import requeue_once, withdraw_duplicates
 from sweeprun.run.shutdown import Shutdown
 from sweeprun.run.trial import (
     LOST,
@@ -252,9 +252,9 @@ class Controller:
             cuda = ",".join(gpus) if self.gpus.enabled else None
             prepared = self.plan.prepare(number, values, cuda_devices=cuda)
         except OSError as exc:  # the trial directory's disk, not the storage nor the program
-            self._refuse(trial, gpus, f"{LOG_ERROR}: {exc.filename}: {exc.strerror or exc}")
             params = self.space.from_values(values)
-            requeue(self.study, params, attrs, retry_of=number, attempt=attempt)
+            requeue_once(self.study, params, attrs, retry_of=number, attempt=attempt)
+            self._refuse(trial, gpus, f"{LOG_ERROR}: {exc.filename}: {exc.strerror or exc}")
             self._files_failed(f"{LOG_ERROR}: {exc.filename}: {exc.strerror or exc}")
             return
         except BaseException as exc:  # recorded, with its parameters, then raised
@@ -424,19 +424,25 @@ class Controller:
         verdict = classify(outcome, run.summary, self.metrics)
         retry = self._should_retry(run, verdict)
         counted = not (verdict.requeue or retry)
+        if not counted and not run.lost:
+            # the copy before the end (see run/requeue.py): killed between the two, the trial
+            # stays RUNNING with its copy queued, and its reaper queues no other
+            # a retry is the next attempt; an interrupted or stopped trial runs its own again
+            attempt = run.attempt + (0 if verdict.requeue else 1)
+            params = self.space.from_values(run.values)
+            requeue_once(
+                self.study, params, run.trial.user_attrs, retry_of=run.number, attempt=attempt
+            )
         # the end attributes go out with the state (one append, or one transaction)
         self._flush(run, end_attrs(outcome, verdict, counted), hold=True)
         error = run.lost or tell(self.study, run.trial, verdict)
         if error:
+            if not counted and not run.lost:
+                withdraw_duplicates(self.study, run.trial)
             self._late(run, verdict, error)
             return
         for hook in self.on_finished:
             hook(trial_id_of(run.trial))
-        if verdict.requeue or retry:
-            # a retry is the next attempt; an interrupted or stopped trial runs its own again
-            attempt = run.attempt + (0 if verdict.requeue else 1)
-            params = self.space.from_values(run.values)
-            requeue(self.study, params, run.trial.user_attrs, retry_of=run.number, attempt=attempt)
         self.budget.finished(run.grid_index, counted, verdict.state)
         self._account(verdict, counted)
         self.display.finished(run.number, verdict, outcome, run.values)
