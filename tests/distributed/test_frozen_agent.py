@@ -287,3 +287,59 @@ def test_a_reaped_trials_lease_or_heartbeat_is_refused(
     assert seen.state.name == "FAIL"
     assert seen.user_attrs.get(LEASE_ATTR) == (1.0 if leased else None)
 
+
+@pytest.mark.parametrize("kind", ["journal", "postgresql", "redis"])
+def test_a_hung_agent_on_the_same_host_is_reclaimed_after_lease_grace(
+    kind: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    cleanup: Callable[[str, str], None],
+    procs: list[subprocess.Popen[str]],
+) -> None:
+    """An agent on this host that renews nothing (stopped, deadlocked, stuck on a disk) is
+    alive by its pid but hung by its lease or heartbeat: another agent on the same host reaps
+    its trial after ``lease_grace``, stops the trial's program and runs its parameters again;
+    the hung agent, resumed, has its late result refused."""
+    if kind == "journal":
+        url = str(tmp_path / "shared" / "journal.log")
+    else:
+        url = request.getfixturevalue(FIXTURES[kind])
+    name = unique(f"hung-{kind}")
+    cleanup(url, name)
+    cap = 3
+    sweep = write_sweep(
+        tmp_path,
+        name,
+        f"method: random\nmetric: {{name: loss}}\nrun_cap: {cap}\n"
+        "trial: {heartbeat: 1s, lease_grace: 3s, kill_grace: 1s}\n"
+        "parameters:\n  x: {min: 0.0, max: 2.0}\n  epochs: {value: 100}\n"
+        "  sleep: {value: 0.1}\n",
+    )
+    argv = ["--storage", url]
+    hung = spawn(procs, "start", str(sweep), *argv, cwd=tmp_path)
+    trial = wait_until(
+        lambda: reporting(url, name, hung.pid), timeout=60, what="the hung agent's trial running"
+    )
+    freeze(hung, kind, url)
+    try:
+        other = spawn(procs, "agent", name, *argv, "--jobs", "2", cwd=tmp_path)
+        lost = wait_until(
+            lambda: reaped(url, name, trial.number), timeout=60, what="its trial reaped"
+        )
+        pid = int(lost.user_attrs["sweeprun.pid"])
+        # on the same host the reaper stops the program (10 s long) as well
+        wait_until(lambda: not alive(pid), timeout=30, what="its program stopped by the reaper")
+        finish(other, timeout=180).assert_code(0)  # the budget done while the agent hangs
+    finally:
+        hung.send_signal(signal.SIGCONT)
+    late = finish(hung, timeout=180)
+    late.assert_code(0)
+    notes = [line for line in late.stdout.splitlines() if NOTE in line]
+    assert len(notes) == 1 and f"trial {trial.number}:" in notes[0], late.describe()
+    trials = trials_of(url, name)
+    gone = {t.number: t for t in trials}[trial.number]
+    assert gone.state.name == "FAIL" and gone.user_attrs.get("sweeprun.reason") == "orphaned"
+    reruns = [t for t in trials if t.user_attrs.get("sweeprun.retry_of") == trial.number]
+    assert [t.state.name for t in reruns] == ["COMPLETE"], [t.user_attrs for t in trials]
+    s = states(trials)
+    assert counted(trials) == cap and s["RUNNING"] == 0 and s["WAITING"] == 0, s
