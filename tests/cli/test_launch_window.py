@@ -18,6 +18,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,3 +128,82 @@ def test_a_kill_at_any_launch_step_leaves_no_child_and_runs_the_point_once(
     assert first_trial.state.name == "FAIL"
     assert first_trial.user_attrs["sweeprun.reason"] == "orphaned"
     assert not any(t.state.name == "RUNNING" for t in trials)
+
+
+def _pending(pid: int, sig: signal.Signals) -> bool:
+    """``sig`` is pending for process ``pid`` (sent, not yet delivered to its handler)."""
+    bit = 1 << (sig - 1)
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & bit:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("step", ["asked", "recording"])
+@pytest.mark.parametrize("signals", ["SIGTERM", "SIGHUP", "SIGINT SIGINT"])
+def test_a_stop_signal_during_a_launch_stops_that_trial(
+    tmp_path: Path,
+    name: str,
+    procs: list[subprocess.Popen[str]],
+    step: str,
+    signals: str,
+) -> None:
+    """SIGTERM, SIGHUP or a second Ctrl-C that arrives while a trial is being launched (its
+    files being written, or its launch record waiting for a busy journal) stops that trial as
+    well: the agent exits within its kill grace instead of waiting for the program (which
+    would run until the test ends), the trial is recorded interrupted, not counted, and runs
+    again on resume."""
+    sweep = _sweep(tmp_path, name)
+    url = str(tmp_path / "journal.log")
+    out = tmp_path / "out"
+    out.mkdir()
+    hold = tmp_path / "hold"
+    hold.touch()  # the programs wait while it exists: only a stop ends them
+    env = {"LW_DIR": str(out), "LW_HOLD": str(hold)}
+    trial_dir = Path(os.environ["SWEEPRUN_DIR"]) / name / "trial-00000"
+    trial_dir.mkdir(parents=True)
+    fifo = trial_dir / "params.json"
+    os.mkfifo(fifo)  # writing the trial's files blocks until the test opens it
+    agent = spawn(procs, "start", str(sweep), "--storage", url, cwd=tmp_path, env=env)
+    wait_until(lambda: _first_trial(url, name) is not None, 60, "trial 0 asked for")
+    lock_fd = None
+    if step == "recording":
+        lock_fd = os.open(url + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.lockf(lock_fd, fcntl.LOCK_EX)  # the journal is busy from now on
+        with open(fifo, encoding="utf-8") as fh:  # the trial's files are written
+            assert json.loads(fh.read()) == {"x": 1}
+        wait_until(lambda: _blocked_on_lock(agent.pid), 60, "the launch record waits")
+    for sig in (signal.Signals[s] for s in signals.split()):
+        agent.send_signal(sig)
+
+        def taken(sig: signal.Signals = sig) -> bool:
+            return not _pending(agent.pid, sig)
+
+        # delivered before the next one is sent (two pending signals would arrive as one)
+        wait_until(taken, 30, f"{sig.name} taken")
+    if lock_fd is not None:
+        os.close(lock_fd)  # the launch goes on
+    else:
+        with open(fifo, encoding="utf-8") as fh:
+            assert json.loads(fh.read()) == {"x": 1}
+    try:
+        agent.communicate(timeout=60)  # the program waits for `hold`: only a stop ends it
+    except subprocess.TimeoutExpired:
+        pytest.fail("the agent waited for the trial being launched when the stop came")
+    assert agent.returncode not in (0, None)
+    first = _pids(out)
+    assert first and not any(alive(pid) for pid in first)  # it had started, and was stopped
+    assert not (out / "runs.log").exists()  # stopped before it could finish
+    (trial0,) = (t for t in trials_of(url, name) if t.number == 0)
+    assert trial0.state.name == "FAIL", trial0.user_attrs
+    assert trial0.user_attrs["sweeprun.reason"] == "interrupted"
+    assert trial0.user_attrs["sweeprun.counted"] is False
+    hold.unlink()
+    res = run_cli("start", str(sweep), "--storage", url, cwd=tmp_path, env={"LW_DIR": str(out)})
+    res.assert_success()
+    done = sorted(
+        t.user_attrs["sweeprun.params"]["x"]
+        for t in trials_of(url, name)
+        if t.state.name == "COMPLETE"
+    )
+    assert done == list(XS), res.describe()
