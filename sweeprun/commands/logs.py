@@ -77,16 +77,19 @@ def run(
     stderr: bool = False,
 ) -> int:
     from sweeprun.results.read import load
+    from sweeprun.run.request import find_trial_dir
+    from sweeprun.storage.records import LOG_DIR
+    from sweeprun.storage.urls import sweeprun_dir
 
     loaded = load(storage, name)
     if trial < 0:
         raise SweepError(f"trial numbers start at 0 (got {trial})")
     t = loaded.trial(trial)
-    log_dir = t.user_attrs.get("sweeprun.log_dir")
-    path = Path(log_dir) if log_dir else None
+    log_dir = t.user_attrs.get(LOG_DIR)  # recorded: a sweep made before the mapping changed
     fname = "stderr.log" if stderr else "stdout.log"
-    if path is None or not path.is_dir():
-        raise _missing(t, path, trial)
+    path = find_trial_dir(log_dir, sweeprun_dir(), name, trial)
+    if path is None:
+        raise _missing(t, Path(log_dir) if log_dir else None, trial)
     file = path / fname
     running = t.state.name == "RUNNING"
     if follow and running:

@@ -221,6 +221,9 @@ def collect_cases(study: optuna.Study, plan: SmokePlan) -> list[CaseResult]:
     """One result per planned configuration, from the last trial that ran it."""
     from optuna.trial import TrialState
 
+    from sweeprun.run.request import find_trial_dir
+    from sweeprun.storage.urls import sweeprun_dir
+
     latest: dict[int, optuna.trial.FrozenTrial] = {}
     for t in study.get_trials(deepcopy=False):
         idx = t.user_attrs.get("sweeprun.smoke_case")
@@ -238,8 +241,9 @@ def collect_cases(study: optuna.Study, plan: SmokePlan) -> list[CaseResult]:
         reason = None if ok else str(attrs.get("sweeprun.reason") or t.state.name.lower())
         tail = list(attrs.get("sweeprun.tail") or [])
         log_dir = attrs.get("sweeprun.log_dir")
-        if not tail and log_dir:
-            tail = _log_tail(Path(log_dir))
+        if not tail:
+            tdir = find_trial_dir(log_dir, sweeprun_dir(), study.study_name, t.number)
+            tail = _log_tail(tdir) if tdir else []
         out.append(
             CaseResult(
                 index=i,

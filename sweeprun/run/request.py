@@ -1,7 +1,9 @@
 """Turn one trial's parameter values into a :class:`TrialRequest`: argv, env, cwd, files.
 
-Per-trial files live in ``<sweeprun dir>/<sweep>/trial-<n>/``: ``stdout.log``, ``stderr.log``,
-``metrics.jsonl`` (the client channel), ``params.json`` and W&B's ``config-<run>.yaml``.
+Per-trial files live in ``<sweeprun dir>/<safe_name(sweep)>/trial-<n>/``: ``stdout.log``,
+``stderr.log``, ``metrics.jsonl`` (the client channel), ``params.json`` and W&B's
+``config-<run>.yaml``. A trial records its directory (``sweeprun.log_dir``); whatever looks a
+trial's files up uses :func:`find_trial_dir` (the recorded one first, then the computed one).
 """
 
 from __future__ import annotations
@@ -33,14 +35,46 @@ if TYPE_CHECKING:
     from sweeprun.config.models import SweepConfig
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: a name kept as its own directory: 1-100 of ``A-Za-z0-9_.-``, no leading or trailing dot
+_KEPT = re.compile(r"[A-Za-z0-9_-](?:[A-Za-z0-9_.-]{0,98}[A-Za-z0-9_-])?")
+_SLUG_MAX = 80  # characters of the readable part of a changed name
+_HASH_SEP = "+"  # never in a kept name: a changed name's directory is never a kept one's
+_HASH_HEX = 16  # 64 bits of SHA-256
 
 
 def safe_name(name: str) -> str:
-    """A sweep name as a single, harmless directory name (no ``/``, ``..``, NUL; bounded)."""
-    cleaned = _UNSAFE.sub("_", name).strip(".") or "sweep"
-    if len(cleaned) > 100:
-        cleaned = cleaned[:80] + "-" + hashlib.sha1(name.encode()).hexdigest()[:12]
-    return cleaned
+    """The directory of sweep ``name`` under the sweeprun dir: one path component (never
+    empty, ``.`` or ``..``; no ``/`` or NUL; at most 100 ASCII bytes), a different one for
+    every name, the same one every time.
+
+    A name that is already a safe slug (:data:`_KEPT`) is its own directory, as it always
+    was. Any other name gets a readable slug (runs of other characters become ``_``, at most
+    80 characters, ``sweep`` when nothing is left), ``+`` and 16 hex digits of the SHA-256 of
+    the exact name: ``team/exp`` -> ``team_exp+<hash>``, ``..`` -> ``sweep+<hash>``. The
+    ``+`` keeps the two kinds apart (no kept name has one). Sweeps made before this mapping
+    recorded their old directory in ``sweeprun.log_dir``, which :func:`find_trial_dir`
+    prefers."""
+    if _KEPT.fullmatch(name):
+        return name
+    slug = _UNSAFE.sub("_", name).strip(".")[:_SLUG_MAX] or "sweep"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_HEX]
+    return f"{slug}{_HASH_SEP}{digest}"
+
+
+def trial_dir_of(root: Path, sweep: str, number: int) -> Path:
+    """The directory a new attempt of trial ``number`` of ``sweep`` gets under ``root``."""
+    return root / safe_name(sweep) / f"trial-{number:05d}"
+
+
+def find_trial_dir(recorded: object, root: Path, sweep: str, number: int) -> Path | None:
+    """Where trial ``number`` of ``sweep`` keeps its files on this machine: the directory
+    it recorded (``recorded``, its ``sweeprun.log_dir``: a sweep made before the directory
+    mapping changed keeps its old one), else the one :func:`trial_dir_of` computes; None when
+    neither is a directory here."""
+    if isinstance(recorded, str) and recorded and Path(recorded).is_dir():
+        return Path(recorded)
+    computed = trial_dir_of(root, sweep, number)
+    return computed if computed.is_dir() else None
 
 
 @dataclass(frozen=True)
@@ -116,7 +150,7 @@ class TrialPlan:
         """One trial's directory, files, environment and argv; ``dry``: the same request
         without creating the directory or writing the files (a preview)."""
         cfg = self.cfg
-        trial_dir = self.root / safe_name(self.sweep) / f"trial-{number:05d}"
+        trial_dir = trial_dir_of(self.root, self.sweep, number)
         run_id = secrets.token_hex(4)
         launch = secrets.token_hex(8)
         param_path = trial_dir / f"config-{run_id}.yaml"
