@@ -1,8 +1,16 @@
 """Create, resume or load a sweep: an Optuna study with its config stored alongside.
 
-The sweep's config is stored as the study user attribute ``sweeprun.config.models`` (JSON), so
+The sweep's config is stored as the study user attribute ``sweeprun.config`` (JSON), so
 ``sweeprun agent NAME`` on another machine runs the same sweep. ``start`` on an existing name
 resumes when the config is unchanged and refuses when it changed.
+
+Creation is all-or-nothing for agents: the study is marked ``sweeprun.creating`` (the
+creator's host, pid and the time), its baselines and first grid points are queued, and only
+then is the config stored, which is what makes the sweep exist for ``agent`` and for a
+resuming ``start``. A creator stopped half-way (Ctrl-C, kill -9, a full disk) leaves a study
+without a config; the next ``start`` with the same file finishes the creation (queueing only
+what is missing) once its creator is dead (on this host) or the mark is older than
+:data:`CREATION_GRACE`, and says so.
 """
 
 from __future__ import annotations
@@ -16,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 from sweeprun import __version__
 from sweeprun.config.load import parse_config
 from sweeprun.errors import SweepError, did_you_mean, mask_url
+from sweeprun.run.recovery import owner_alive, owner_tag
 from sweeprun.search.pruners import make_pruner
 from sweeprun.search.samplers import make_sampler
 from sweeprun.space.distributions import SearchSpace
 from sweeprun.space.grid_queue import CHUNK_ATTR, GRID_CHUNK, queue_first
+from sweeprun.storage import records
 from sweeprun.storage.open import open_storage
 
 if TYPE_CHECKING:
@@ -28,8 +38,11 @@ if TYPE_CHECKING:
     from sweeprun.config.models import SweepConfig
     from sweeprun.storage.urls import StorageSpec
 
-CONFIG_ATTR = "sweeprun.config"
+CONFIG_ATTR = records.CONFIG
 VERSION_ATTR = "sweeprun.version"
+CREATING_ATTR = records.CREATING
+#: a creation mark older than this, with no config stored, is a creation that was stopped
+CREATION_GRACE = 30.0
 
 
 @dataclass
@@ -39,6 +52,8 @@ class Sweep:
     config: SweepConfig
     storage: StorageSpec
     resumed: bool
+    #: what the caller should say about how the sweep was opened
+    notes: tuple[str, ...] = ()
 
 
 def _directions(cfg: SweepConfig) -> list[Any]:
@@ -97,15 +112,8 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
                 f"    fix: start a new sweep with --name {name}-2 (or change `name:`), "
                 "or restore the original file to resume"
             )
-        if stored is None:  # the creator has not stored its config yet: wait for it
-            for _ in range(100):
-                time.sleep(0.05)
-                stored = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR)
-                if stored is not None:
-                    return create_or_resume(spec, name, cfg)
-            raise SweepError(
-                f"study '{name}' in {spec.display} exists but was not created by sweeprun"
-            )
+        if stored is None:
+            return _half_created(spec, storage, study_id, name, cfg, doc)
         study = _build_study(storage, name, cfg, joining=True)
         return Sweep(name, study, cfg, spec, resumed=True)
     try:
@@ -113,15 +121,63 @@ def create_or_resume(spec: StorageSpec, name: str, cfg: SweepConfig) -> Sweep:
     except optuna.exceptions.DuplicatedStudyError:  # a concurrent start created it first
         return create_or_resume(spec, name, cfg)
     study = _build_study(storage, name, cfg)
+    study.set_user_attr(CREATING_ATTR, {**owner_tag(), "at": time.time()})
+    _queue_and_store(study, cfg, doc)
+    return Sweep(name, study, cfg, spec, resumed=False)
+
+
+def _half_created(
+    spec: StorageSpec,
+    storage: optuna.storages.BaseStorage,
+    study_id: int,
+    name: str,
+    cfg: SweepConfig,
+    doc: dict[str, Any],
+) -> Sweep:
+    """A study without a config: being created right now (wait for it), or a creation that
+    was stopped half-way (finish it), or not sweeprun's (refuse)."""
+    attrs = storage.get_study_user_attrs(study_id)
+    mark = attrs.get(CREATING_ATTR)
+    if mark is None and (attrs or storage.get_n_trials(study_id)):
+        raise SweepError(f"study '{name}' in {spec.display} exists but was not created by sweeprun")
+    # the creator queues its first points and stores the config within moments: wait for it
+    # while it may still be at work (alive here; elsewhere, until the mark is old), else finish
+    # its creation (an empty study without a mark: its creator never got to it)
+    owner = mark if isinstance(mark, dict) else {}
+    started = float(owner.get("at", 0.0))
+    while _creating(owner, started):
+        time.sleep(0.05)
+        if storage.get_study_user_attrs(study_id).get(CONFIG_ATTR) is not None:
+            return create_or_resume(spec, name, cfg)
+    study = _build_study(storage, name, cfg, joining=True)
+    study.set_user_attr(CREATING_ATTR, {**owner_tag(), "at": time.time()})
+    queued = _queue_and_store(study, cfg, doc)
+    note = (
+        f"sweep '{name}' was left half-created (its creator stopped while queueing its first "
+        f"trials); finished creating it: {queued} trial(s) queued"
+    )
+    return Sweep(name, study, cfg, spec, resumed=False, notes=(note,))
+
+
+def _creating(owner: dict[str, Any], started: float) -> bool:
+    """Whether the creator that left ``owner`` may still be creating the sweep."""
+    if owner.get("host") == owner_tag()["host"]:
+        return owner_alive(owner) and time.time() < started + CREATION_GRACE
+    return time.time() < started + CREATION_GRACE
+
+
+def _queue_and_store(study: optuna.Study, cfg: SweepConfig, doc: dict[str, Any]) -> int:
+    """Queue the sweep's baselines and first grid points (only those not queued by an earlier,
+    stopped creation), then store the config: from then on the sweep exists. How many trials
+    were queued here."""
     if cfg.method == "grid":  # before the config: an agent joins once it sees the config
         study.set_user_attr(CHUNK_ATTR, GRID_CHUNK)
+    queued = _enqueue_missing_baselines(study, cfg)
+    if cfg.method == "grid":
+        queued += queue_first(study, SearchSpace.from_params(cfg.parameters))
     study.set_user_attr(CONFIG_ATTR, doc)
     study.set_user_attr(VERSION_ATTR, __version__)
-    sweep = Sweep(name, study, cfg, spec, resumed=False)
-    enqueue_baselines(sweep)
-    if cfg.method == "grid":
-        enqueue_grid(study, SearchSpace.from_params(cfg.parameters))
-    return sweep
+    return queued
 
 
 def _build_study_check(cfg: SweepConfig) -> None:
@@ -143,7 +199,14 @@ def load_sweep(spec: StorageSpec, name: str) -> Sweep:
             + (f"; {hint}" if hint else "")
             + f"\n    known sweeps: {known}"
         ) from None
-    doc = storage.get_study_user_attrs(study_id).get(CONFIG_ATTR)
+    attrs = storage.get_study_user_attrs(study_id)
+    doc = attrs.get(CONFIG_ATTR)
+    if doc is None and CREATING_ATTR in attrs:
+        raise SweepError(
+            f"sweep '{name}' in {spec.display} is still being created, or its creation was "
+            "stopped half-way\n    fix: wait for its `sweeprun start` to begin, or run "
+            "`sweeprun start FILE` again to finish creating it"
+        )
     if doc is None:
         raise SweepError(
             f"study '{name}' in {spec.display} was not created by sweeprun (no stored config)"
@@ -152,21 +215,17 @@ def load_sweep(spec: StorageSpec, name: str) -> Sweep:
     return Sweep(name, _build_study(storage, name, cfg, joining=True), cfg, spec, resumed=True)
 
 
-def enqueue_baselines(sweep: Sweep) -> None:
-    """Queue the ``baseline:`` parameter sets so they run first, marked as baseline."""
-    if not sweep.config.baseline:
-        return
-    space = SearchSpace.from_params(sweep.config.parameters)
-    for values in sweep.config.baseline:
-        sweep.study.enqueue_trial(space.from_values(values), user_attrs={"sweeprun.baseline": True})
-
-
-def enqueue_grid(study: optuna.Study, space: SearchSpace) -> int:
-    """Queue the first grid points in W&B order (once, when the sweep is created); agents pop
-    them atomically, so no point runs twice, and the agent that pops the first point of a
-    chunk queues a further chunk (:mod:`sweeprun.space.grid_queue`): the grid is never built
-    whole. The number of points queued now."""
-    return queue_first(study, space)
+def _enqueue_missing_baselines(study: optuna.Study, cfg: SweepConfig) -> int:
+    """Queue the ``baseline:`` parameter sets so they run first, marked as baseline (they are
+    queued in order: those an earlier, stopped creation queued are the first ones)."""
+    if not cfg.baseline:
+        return 0
+    trials = study.get_trials(deepcopy=False)
+    have = sum(bool(t.user_attrs.get(records.BASELINE)) for t in trials)
+    space = SearchSpace.from_params(cfg.parameters)
+    for values in cfg.baseline[have:]:
+        study.enqueue_trial(space.from_values(values), user_attrs={records.BASELINE: True})
+    return max(0, len(cfg.baseline) - have)
 
 
 STOP_ATTR = "sweeprun.stop"

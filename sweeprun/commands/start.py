@@ -78,6 +78,9 @@ def run(
     if not (quiet or json_out):
         verb = "resuming" if sw.resumed else "created"
         display.note(f"{verb} sweep '{sweep_name}' in {spec.display}")
+    for note in sw.notes:
+        display.note(note)
+    if not (quiet or json_out):
         explain_method(display, cfg)
         if cleared:
             display.note("the sweep had been stopped with `sweeprun stop`; resuming it")

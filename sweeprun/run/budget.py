@@ -10,9 +10,10 @@ agents may be running the same sweep), and kept up to date locally in between. O
 storage they are one aggregate query (:mod:`sweeprun.storage.sql_counts`), cheap enough to
 read before every launch: the count of waiting trials then also tells whether ``ask`` needs to
 look for one.
-A grid's first points are queued when the sweep is created (:func:`sweeprun.sweep.enqueue_grid`)
-and agents pop them atomically, so no point runs twice; the agent that pops the first point of a
-chunk queues a further chunk (:meth:`Budget.admit`, :mod:`sweeprun.space.grid_queue`). The grid
+A grid's first points are queued when the sweep is created
+(:func:`sweeprun.space.grid_queue.queue_first`) and agents pop them atomically, so no point
+runs twice; the agent that pops the first point of a chunk queues a further chunk
+(:meth:`Budget.admit`, :mod:`sweeprun.space.grid_queue`). The grid
 ends when no point is waiting and every point has been queued; with none waiting but points
 still to queue, launching pauses while the agent that opened the last chunk queues the next one
 (its trial is running: other agents wait for it, and re-run it if its agent dies).

@@ -4,8 +4,9 @@ A grid sweep keeps :data:`AHEAD` chunks of :data:`GRID_CHUNK` points queued (Opt
 trials carrying ``sweeprun.grid_index``), never the whole product:
 
 * When the sweep is created, the chunk size is stored in the study attribute
-  ``sweeprun.grid_chunk`` (before the config, so every agent that joins knows it) and
-  :func:`queue_first` queues points ``0 .. AHEAD * chunk - 1``.
+  ``sweeprun.grid_chunk`` and :func:`queue_first` queues points ``0 .. AHEAD * chunk - 1``,
+  both before the config (every agent that joins knows the chunk size and finds the first
+  points queued; a creation stopped half-way is finished by the next ``start``).
 * The agent that pops the first point of a chunk (index ``i``, a multiple of the chunk) queues
   the chunk ``AHEAD`` chunks further on, points ``i + AHEAD * chunk`` onwards
   (:func:`queue_ahead`). Optuna hands each queued trial to exactly one agent, so exactly one
@@ -44,14 +45,16 @@ AHEAD = 2
 
 
 def queue_first(study: optuna.Study, space: SearchSpace, chunk: int = GRID_CHUNK) -> int:
-    """At the sweep's creation (its ``sweeprun.grid_chunk`` stored before its config, which
-    agents wait for): queue the first ``AHEAD`` chunks in W&B order; the number of points
-    queued. :class:`SpaceError` when the grid is too large to run."""
+    """At the sweep's creation (before its config, which agents wait for): queue the first
+    ``AHEAD`` chunks in W&B order, those points an earlier, stopped creation did not queue; the
+    number of points queued. :class:`SpaceError` when the grid is too large to run."""
     grid = Grid(space.specs).check()
     stop = min(grid.size, AHEAD * chunk)
-    for index in range(stop):
+    have = queued_indexes(study, 0, stop)  # an earlier creation stopped half-way
+    missing = [index for index in range(stop) if index not in have]
+    for index in missing:
         _enqueue(study, space, grid, index)
-    return stop
+    return len(missing)
 
 
 def chunk_of(study: optuna.Study) -> int | None:

@@ -108,6 +108,9 @@ STOP = "sweeprun.stop"
 #: how many grid points are queued at a time (method grid; stored before the config, so an
 #: agent that joins knows it; sweeps without it had every point queued at creation)
 GRID_CHUNK = "sweeprun.grid_chunk"
+#: when the sweep's creation began (creator's ``time.time()``); with no config stored yet, the
+#: creation is under way, or was stopped half-way once it is old (``start`` finishes it)
+CREATING = "sweeprun.creating"
 
 # ---- trial system attributes -----------------------------------------------------------------
 

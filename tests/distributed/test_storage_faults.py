@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,6 +47,18 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 256 KiB tmpfs for the journal."""
     mnt = tmp_path / "disk"
     _mount_tmpfs(mnt, "256k")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """An 8 KiB tmpfs for the journal: a 40-point grid's creation (~300 bytes a queued point)
+    fills it half-way through queueing its points."""
+    mnt = tmp_path / "tiny"
+    _mount_tmpfs(mnt, "8k")
     try:
         yield mnt
     finally:
@@ -285,3 +298,32 @@ def test_log_disk_full_fails_the_trial_stops_launching_and_blames_the_log_disk(
     counted = [t for t in trials if t.user_attrs.get("sweeprun.counted", True)]
     assert sum(t.state.name == "COMPLETE" for t in counted) == 12
     assert {t.number for t in complete} <= {t.number for t in trials if t.state.name == "COMPLETE"}
+
+
+def test_a_grid_whose_creation_filled_the_disk_runs_every_point_once_space_is_back(
+    tmp_path: Path, tiny_disk: Path
+) -> None:
+    """The disk fills while a grid's points are being queued at creation: ``start`` fails with
+    the disk's message, and the sweep it leaves is not a finished one with points missing: the
+    next ``start`` (the journal on a roomy disk) finishes creating it and runs every point
+    exactly once (issue 19 item 3)."""
+    name = unique("half")
+    sweep = tmp_path / f"{name}.yaml"
+    sweep.write_text(
+        f"name: {name}\nprogram: {RUN_TRIAL}\nmethod: grid\nmetric: {{name: loss}}\n"
+        "parameters:\n  x: {values: [0, 1, 2, 3, 4, 5, 6, 7]}\n  y: {values: [0, 1, 2, 3, 4]}\n"
+        "  epochs: {value: 1}\n"
+    )
+    first = run_cli("start", str(sweep), "--storage", str(tiny_disk / "journal.log"), cwd=tmp_path)
+    assert first.returncode != 0 and "No space left on device" in first.stderr, first.describe()
+    assert "Traceback" not in first.stderr
+    journal = tmp_path / "journal-copy.log"  # "space is back": the journal on a roomy disk
+    shutil.copyfile(tiny_disk / "journal.log", journal)
+    queued = [t for t in trials_of(str(journal), name) if t.state.name == "WAITING"]
+    assert 0 < len(queued) < 40  # the disk filled half-way through the queue
+    res = run_cli("start", str(sweep), "--storage", str(journal), cwd=tmp_path)
+    res.assert_code(0)
+    trials = trials_of(str(journal), name)
+    points = Counter((t.params["x"], t.params["y"]) for t in trials if t.state.name == "COMPLETE")
+    assert points == Counter({(x, y): 1 for x in range(8) for y in range(5)}), res.describe()
+    assert "half-created" in res.stdout + res.stderr, res.describe()
