@@ -7,6 +7,7 @@ prints its message and exits with its code, never with a traceback.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 
 EXIT_OK = 0
@@ -78,13 +79,28 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"did you mean '{close[0]}'?" if close else ""
 
 
-def mask_url(url: str) -> str:
-    """Hide the password of a storage URL: ``postgresql://u:***@h/db``."""
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:password|passwd)=)[^&#]*")
+
+
+def url_credentials(url: str) -> tuple[str, str, str | None, str] | None:
+    """``scheme://user:password@rest`` split at the *last* ``@`` as (``scheme://``, user,
+    password or None, rest), or None when the URL names no user (a path such as
+    ``sqlite:///C:/a@b.db`` has an empty authority). The widest reading: whatever a driver
+    could take for the password is inside the password (drivers that split at the first ``@``
+    take less; :func:`sweeprun.storage.urls.classify` refuses URLs where that matters)."""
     scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
+    if not sep or "@" not in rest or rest.startswith("/"):
+        return None
     creds, _, host = rest.rpartition("@")
-    if ":" in creds:
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+    user, colon, password = creds.partition(":")
+    return f"{scheme}://", user, password if colon else None, host
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a storage URL: ``postgresql://u:***@h/db`` (and a ``password=``
+    in its query)."""
+    parts = url_credentials(url)
+    if parts is not None and parts[2] is not None:
+        head, user, _, host = parts
+        url = f"{head}{user}:***@{host}"
+    return _QUERY_SECRET.sub(r"\1***", url) if "://" in url else url
