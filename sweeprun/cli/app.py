@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeprun import __version__
-from sweeprun.cli.parser import Parser, UsageError, integer
+from sweeprun.cli.parser import Parser, UsageError, count, integer, jobs
 from sweeprun.errors import did_you_mean
 
 SUMMARY = "Run hyperparameter sweeps from a W&B-style sweep.yaml, offline, with Optuna."
@@ -52,7 +52,7 @@ def _name(p: Parser) -> None:
 def _start(p: Parser) -> None:
     p.add_argument("sweep", metavar="SWEEP.yaml", type=Path, help="the sweep file")
     p.add_argument(
-        "-j", "--jobs", metavar="N", type=integer,
+        "-j", "--jobs", metavar="N", type=jobs,
         help="trials run at once (default: the file's `parallelism:`, else 1)",
     )  # fmt: skip
     _storage(p, sweep_file=True)
@@ -60,7 +60,7 @@ def _start(p: Parser) -> None:
                    "else the file name without .yaml)")  # fmt: skip
     _gpus(p)
     p.add_argument(
-        "--max-trials", metavar="N", type=integer,
+        "--max-trials", metavar="N", type=count,
         help="run at most N trials (default: the file's `run_cap:` / `budget.trials:`, "
         "else until the search space or the time budget is used up)",
     )  # fmt: skip
@@ -79,8 +79,8 @@ def _start(p: Parser) -> None:
 def _agent(p: Parser) -> None:
     _name(p)
     _storage(p)
-    p.add_argument("-j", "--jobs", metavar="N", type=integer, default=1, help="trials run at once")
-    p.add_argument("--count", metavar="N", type=integer, help="run at most N trials (default: "
+    p.add_argument("-j", "--jobs", metavar="N", type=jobs, default=1, help="trials run at once")
+    p.add_argument("--count", metavar="N", type=count, help="run at most N trials (default: "
                    "until the sweep's budget is used up)")  # fmt: skip
     _gpus(p)
     _json(p)
@@ -104,14 +104,14 @@ def _trials(p: Parser) -> None:
     p.add_argument("--state", metavar="STATE", action="append", help="only trials in this "
                    "state, e.g. complete, fail, pruned, running (repeatable)")  # fmt: skip
     p.add_argument("--sort", metavar="COLUMN", help="sort by a column, metric or parameter")
-    p.add_argument("--limit", metavar="N", type=integer, help="at most N rows")
+    p.add_argument("--limit", metavar="N", type=count, help="at most N rows")
     _json(p)
 
 
 def _best(p: Parser) -> None:
     _name(p)
     _storage(p)
-    p.add_argument("--top", metavar="K", type=integer, default=1, help="the K best trials")
+    p.add_argument("--top", metavar="K", type=count, default=1, help="the K best trials")
     p.add_argument("--script", metavar="FILE", help="write the best trial's command, its "
                    "environment and parameter files as a sh script")  # fmt: skip
     _json(p)
@@ -160,9 +160,9 @@ def _smoke(p: Parser) -> None:
     p.add_argument("sweep", metavar="SWEEP.yaml", type=Path, help="the sweep file")
     _storage(p, sweep_file=True)
     p.add_argument("--junit", metavar="FILE", type=Path, help="write a JUnit XML report to FILE")
-    p.add_argument("--max-trials", metavar="N", type=integer, help="at most N configurations "
+    p.add_argument("--max-trials", metavar="N", type=count, help="at most N configurations "
                    "(default: the file's `smoke.max_trials:`, else 32)")  # fmt: skip
-    p.add_argument("-j", "--jobs", metavar="N", type=integer, help="trials run at once "
+    p.add_argument("-j", "--jobs", metavar="N", type=jobs, help="trials run at once "
                    "(default: 2)")  # fmt: skip
     _json(p)
 

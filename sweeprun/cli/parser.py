@@ -131,3 +131,29 @@ def integer(text: str) -> int:
     if not (body.isascii() and body.isdigit()):
         raise ValueError(text)
     return int(text)
+
+
+#: the most trials one agent runs at once (``sweeprun.config.limits.MAX_JOBS``; the CLI does
+#: not import the config package, a unit test checks they agree)
+MAX_JOBS = 4096
+#: the largest count an option takes: a signed 64-bit integer (``config.limits.MAX_COUNT``)
+MAX_COUNT = 2**63 - 1
+
+
+def integer_upto(maximum: int, why: str) -> Callable[[str], int]:
+    """:func:`integer` for an option that stops at ``maximum`` (``why``: the reason). Lower
+    bounds stay with each command, which names the option in its message."""
+
+    def parse(text: str) -> int:
+        value = integer(text)
+        if value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}: {why}")
+        return value
+
+    parse.__name__ = "integer"  # argparse: "invalid integer value: 'x'" for a non-number
+    return parse
+
+
+jobs = integer_upto(MAX_JOBS, f"one agent runs at most {MAX_JOBS} trials at once; "
+                              "start more agents for more")  # fmt: skip
+count = integer_upto(MAX_COUNT, "counts are 64-bit integers; leave the option out for no limit")

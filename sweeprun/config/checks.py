@@ -3,9 +3,11 @@ baseline values inside the search space), run by :class:`sweeprun.config.models.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from sweeprun.config.limits import MAX_ARG_STRLEN, os_size, preview, string_problem, too_long
 from sweeprun.config.parameters import GRID_DISTRIBUTIONS, ParamSpec, as_number, at_key
 from sweeprun.config.types import METRIC_METHODS, MULTI_OBJECTIVE_METHODS
 from sweeprun.errors import did_you_mean
@@ -82,6 +84,89 @@ def _cross_problems(cfg: SweepConfig) -> Iterator[str]:
                 )
     for i, entry in enumerate(cfg.baseline):
         yield from _baseline_problems(entry, cfg.parameters, ("baseline", i))
+    yield from _argv_problems(cfg.parameters)
+
+
+#: the longest ``repr`` of a float (``-2.2250738585072014e-308``): a sampled value's width
+_WIDEST_FLOAT = -2.2250738585072014e-308
+_PARAMS_VAR = "SWEEPRUN_PARAMS"
+
+
+def _candidates(spec: ParamSpec) -> list[tuple[tuple[str | int, ...], Any]]:
+    """(key under the parameter, value) of each value a trial can get; a sampled range gives
+    one stand-in value as wide as its widest number."""
+    if spec.dist == "constant":
+        return [(("value",), spec.value)]
+    if spec.values is not None:
+        return [(("values", i), v) for i, v in enumerate(spec.values)]
+    ends = [v for v in (spec.min, spec.max) if v is not None]
+    return [((), max([_WIDEST_FLOAT, *ends], key=lambda v: len(repr(v))))]
+
+
+def _argv_problems(params: Mapping[str, ParamSpec]) -> Iterator[str]:
+    """The parameter values no trial could be started with: a NUL in a value the program gets
+    as an argument, or a value that makes one argument (``--name=value``, a nested block's
+    ``--block={...}``) or ``SWEEPRUN_PARAMS`` (the JSON of all values) exceed what
+    ``execve`` takes. Each value is judged alone first (at its key path), then the longest
+    values of every parameter together (at the block, or at ``parameters``)."""
+    found = False
+    widest: dict[str, Any] = {}  # per top-level name: the value (or block) with the longest text
+    widest_json: dict[str, Any] = {}  # the same by JSON length
+    for name, spec in params.items():
+        for problem in _value_problems(name, (), spec, ("parameters", name)):
+            found = True
+            yield problem
+        widest[name] = _widest(spec, lambda v, top: len(str(v) if top else repr(v)), top=True)
+        widest_json[name] = _widest(spec, lambda v, top: len(json.dumps(v, default=str)))
+    if found:
+        return
+    for name, spec in params.items():
+        if spec.parameters is not None:
+            size = os_size(f"--{name}={widest[name]}") or 0
+            if size >= MAX_ARG_STRLEN:
+                yield at_key(
+                    ("parameters", name),
+                    too_long(size, f"with its longest values, the argument '--{name}={{...}}'"),
+                )
+    size = len(f"{_PARAMS_VAR}={json.dumps(widest_json, default=str)}")
+    if size >= MAX_ARG_STRLEN:
+        yield at_key(
+            "parameters",
+            too_long(size, f"with the longest value of each parameter, {_PARAMS_VAR} (the JSON "
+                           "of a trial's values, also ${args_json})"),
+        )  # fmt: skip
+
+
+def _widest(spec: ParamSpec, width: Callable[[Any, bool], int], top: bool = False) -> Any:
+    """The value of ``spec`` (a dict of the widest values for a nested block) with the largest
+    ``width(value, top)``."""
+    if spec.parameters is not None:
+        return {n: _widest(s, width) for n, s in spec.parameters.items()}
+    return max((v for _, v in _candidates(spec)), key=lambda v: width(v, top))
+
+
+def _value_problems(
+    top: str, inner: tuple[str, ...], spec: ParamSpec, path: tuple[str | int, ...]
+) -> Iterator[str]:
+    if spec.parameters is not None:
+        for name, sub in spec.parameters.items():
+            yield from _value_problems(top, (*inner, name), sub, (*path, "parameters", name))
+        return
+    for key, value in _candidates(spec):
+        if not key:
+            continue  # a sampled number: always a short argument
+        alone: Any = value
+        for name in reversed(inner):
+            alone = {name: alone}
+        argument = f"--{top}={alone}"  # as ${args} writes it (a nested block: the dict's str)
+        problem = string_problem(argument, f"the trial's argument {preview(argument)}")
+        if not problem:
+            variable = f"{_PARAMS_VAR}={json.dumps({top: alone}, default=str)}"
+            size = len(variable)
+            what = f"the trial's environment variable {_PARAMS_VAR} (the JSON of its values)"
+            problem = too_long(size, what) if size >= MAX_ARG_STRLEN else ""
+        if problem:
+            yield at_key((*path, *key), problem)
 
 
 def _baseline_problems(

@@ -10,6 +10,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from sweeprun.config.limits import (
+    MAX_BRACKETS,
+    MAX_COUNT,
+    MAX_GPUS_PER_TRIAL,
+    MAX_JOBS,
+    MAX_RUNG_OFFSET,
+    MAX_SEED,
+    MAX_STEP,
+)
 from sweeprun.config.models import (
     Budget,
     EarlyTerminate,
@@ -82,6 +91,11 @@ def _explain_one(err: Any, data: Any) -> Iterator[tuple[tuple[str | int, ...], s
             ),
             "",
         )
+    elif kind == "less_than_equal":
+        bound = err.get("ctx", {}).get("le")
+        key = str(path[-1]) if path else ""
+        message = err["msg"].replace("Input should be", "must be")
+        yield path, f"{message}, got {given}", _bound_fix(key, bound)
     elif kind in _REWORD:
         yield path, f"{_REWORD[kind]}, got {given}", ""
     else:
@@ -89,6 +103,28 @@ def _explain_one(err: Any, data: Any) -> Iterator[tuple[tuple[str | int, ...], s
         if message.startswith(("List", "Dictionary", "String")):
             message = "must have " + message.split(" should have ", 1)[-1]
         yield path, f"{message}, got {given}", ""
+
+
+def _bound_fix(key: str, bound: Any) -> str:
+    """Why ``key`` stops at ``bound``, and what to write instead."""
+    if key == "parallelism":
+        return f"use at most {MAX_JOBS} trials at once per agent; run more agents for more"
+    if key == "seed":
+        return f"use at most {MAX_SEED} (2**32 - 1): Optuna's samplers seed NumPy with 32 bits"
+    if bound == MAX_STEP:
+        return f"use at most {MAX_STEP}: Optuna's database storages keep a step in 32 bits"
+    if bound == MAX_COUNT:
+        return f"use at most {MAX_COUNT} (2**63 - 1), or leave it out for no limit"
+    if key == "gpus_per_trial":
+        return f"use at most {MAX_GPUS_PER_TRIAL:g} GPUs per trial"
+    if key == "s":
+        return f"use at most {MAX_BRACKETS} brackets (W&B sweeps use a few)"
+    if key == "min_early_stopping_rate":
+        return (
+            f"use at most {MAX_RUNG_OFFSET}: the first rung, at min_resource * "
+            f"reduction_factor ** {MAX_RUNG_OFFSET} steps, is past any step already"
+        )
+    return ""
 
 
 _MISSING_FIX = {

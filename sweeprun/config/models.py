@@ -23,6 +23,19 @@ from pydantic import (
 )
 
 from sweeprun.config.checks import _cross_problems
+from sweeprun.config.limits import (
+    MAX_BRACKETS,
+    MAX_COUNT,
+    MAX_GPUS_PER_TRIAL,
+    MAX_JOBS,
+    MAX_RUNG_OFFSET,
+    MAX_SEED,
+    MAX_STEP,
+    MIN_GPU_FRACTION,
+    MIN_HEARTBEAT,
+    preview,
+    string_problem,
+)
 from sweeprun.config.parameters import (
     NAME_PATTERN,
     ParamSpec,
@@ -39,6 +52,7 @@ from sweeprun.config.types import (
     Number,
     Resource,
     TextMap,
+    TrialDuration,
     _words,
 )
 from sweeprun.errors import did_you_mean
@@ -74,26 +88,50 @@ class EarlyTerminate(_Model):
         "hyperband", "median", "percentile", "asha", "successive_halving",
         "threshold", "wilcoxon", "optuna_hyperband",
     ] = Field(description="The pruning rule.")  # fmt: skip
-    min_iter: Int | None = Field(None, ge=1, description="hyperband: first step to prune at.")
-    max_iter: Int | None = Field(None, ge=1, description="hyperband: last step to prune at.")
-    s: Int | None = Field(None, ge=1, description="hyperband: number of brackets before max_iter.")
+    min_iter: Int | None = Field(
+        None, ge=1, le=MAX_STEP, description="hyperband: first step to prune at."
+    )
+    max_iter: Int | None = Field(
+        None, ge=1, le=MAX_STEP, description="hyperband: last step to prune at."
+    )
+    s: Int | None = Field(
+        None, ge=1, le=MAX_BRACKETS, description="hyperband: number of brackets before max_iter."
+    )
     eta: Number | None = Field(None, gt=1, description="hyperband: keep the top 1/eta (3).")
     strict: bool | None = Field(None, description="hyperband: W&B's strict rule (true).")
-    n_startup_trials: Int | None = Field(None, ge=0, description="Trials before pruning (5).")
-    n_warmup_steps: Int | None = Field(None, ge=0, description="Steps before pruning (0).")
-    interval_steps: Int | None = Field(None, ge=1, description="Check every N steps (1).")
-    n_min_trials: Int | None = Field(None, ge=1, description="Trials reporting a step (1).")
+    n_startup_trials: Int | None = Field(
+        None, ge=0, le=MAX_COUNT, description="Trials before pruning (5)."
+    )
+    n_warmup_steps: Int | None = Field(
+        None, ge=0, le=MAX_STEP, description="Steps before pruning (0)."
+    )
+    interval_steps: Int | None = Field(
+        None, ge=1, le=MAX_STEP, description="Check every N steps (1)."
+    )
+    n_min_trials: Int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="Trials reporting a step (1)."
+    )
     percentile: Number | None = Field(None, ge=0, le=100, description="percentile: 0..100.")
     min_resource: Resource = Field(None, description="Minimum steps before a rung, or 'auto'.")
     max_resource: Resource = Field(None, description="optuna_hyperband: max steps or 'auto'.")
-    reduction_factor: Int | None = Field(None, ge=2, description="Promotion ratio (>= 2).")
-    min_early_stopping_rate: Int | None = Field(None, ge=0, description="asha: rung offset.")
-    bootstrap_count: Int | None = Field(None, ge=0, description="Trials to fill a rung first.")
+    reduction_factor: Int | None = Field(
+        None, ge=2, le=MAX_STEP, description="Promotion ratio (>= 2)."
+    )
+    min_early_stopping_rate: Int | None = Field(
+        None, ge=0, le=MAX_RUNG_OFFSET, description="asha: rung offset."
+    )
+    bootstrap_count: Int | None = Field(
+        None, ge=0, le=MAX_COUNT, description="Trials to fill a rung first."
+    )
     lower: Number | None = Field(None, description="threshold: prune below this.")
     upper: Number | None = Field(None, description="threshold: prune above this.")
     p_threshold: Number | None = Field(None, ge=0, le=1, description="wilcoxon: 0..1 (0.1).")
-    n_startup_steps: Int | None = Field(None, ge=0, description="wilcoxon: steps first (2).")
-    patience: Int | None = Field(None, ge=0, description="Wrap in PatientPruner: steps to wait.")
+    n_startup_steps: Int | None = Field(
+        None, ge=0, le=MAX_STEP, description="wilcoxon: steps first (2)."
+    )
+    patience: Int | None = Field(
+        None, ge=0, le=MAX_STEP, description="Wrap in PatientPruner: steps to wait."
+    )
     min_delta: Number | None = Field(None, ge=0, description="PatientPruner tolerance (0).")
 
     @model_validator(mode="before")
@@ -162,7 +200,7 @@ class EarlyTerminate(_Model):
 class Budget(_Model):
     """When the sweep stops: a number of trials and/or a wall-clock time."""
 
-    trials: Int | None = Field(None, gt=0, description="Stop after this many trials.")
+    trials: Int | None = Field(None, gt=0, le=MAX_COUNT, description="Stop after this many trials.")
     time: Duration | None = Field(None, gt=0, description="Stop starting trials after this.")
     deadline: Duration | None = Field(
         None, gt=0, description="Hard deadline: stop running trials too after this long."
@@ -172,30 +210,58 @@ class Budget(_Model):
 class TrialSettings(_Model):
     """How each trial process runs."""
 
-    timeout: Duration | None = Field(None, gt=0, description="Kill a trial after this long.")
-    retries: Int = Field(0, ge=0, description="Re-run a failed trial this many times.")
-    kill_grace: Duration = Field(10.0, ge=0, description="SIGTERM → SIGKILL delay.")
+    timeout: TrialDuration | None = Field(None, gt=0, description="Kill a trial after this long.")
+    retries: Int = Field(
+        0, ge=0, le=MAX_COUNT, description="Re-run a failed trial this many times."
+    )
+    kill_grace: TrialDuration = Field(10.0, ge=0, description="SIGTERM → SIGKILL delay.")
     env: TextMap = Field(default_factory=dict, description="Extra environment variables.")
     cwd: str | None = Field(None, description="Working directory of each trial.")
-    heartbeat: Duration = Field(
-        10.0, gt=0, description="How often an agent renews the lease of its running trials."
+    heartbeat: TrialDuration = Field(
+        10.0,
+        ge=MIN_HEARTBEAT,
+        description="How often an agent renews the lease of its running trials.",
     )
-    lease_grace: Duration = Field(
+    lease_grace: TrialDuration = Field(
         60.0, gt=0, description="A running trial whose lease is this stale is failed and re-run."
     )
+
+    @field_validator("cwd")
+    @classmethod
+    def _cwd(cls, value: str | None) -> str | None:
+        if value is not None and "\0" in value:
+            raise ValueError(
+                "contains a NUL character (\\0), which no directory name can hold: remove it"
+            )
+        return value
 
 
 class Resources(_Model):
     """Resources each trial takes."""
 
-    gpus_per_trial: Number = Field(0.0, ge=0, description="GPUs per trial; fractions share.")
+    gpus_per_trial: Number = Field(
+        0.0, ge=0, le=MAX_GPUS_PER_TRIAL, description="GPUs per trial; fractions share."
+    )
+
+    @field_validator("gpus_per_trial")
+    @classmethod
+    def _fraction(cls, value: float) -> float:
+        if 0 < value < MIN_GPU_FRACTION:
+            raise ValueError(
+                f"{value!r} GPUs per trial would let more trials share a GPU than one agent "
+                f"runs: use at least {MIN_GPU_FRACTION} (or 0 for no GPUs)"
+            )
+        return value
 
 
 class Failures(_Model):
     """Failure policy."""
 
     max_consecutive: Int | None = Field(
-        5, ge=0, description="Stop after N failures in a row at the start (0/null: never)."
+        5,
+        ge=0,
+        le=MAX_COUNT,
+        description="Stop after N failures in a row at the start (0/null: never).",
     )
 
 
@@ -240,8 +306,14 @@ class SmokeSettings(_Model):
 
     args: list[str] = Field(default_factory=list, description="Extra arguments for each trial.")
     env: TextMap = Field(default_factory=dict, description="Extra environment variables.")
-    timeout: Duration | None = Field(None, gt=0, description="Per-trial timeout.")
-    max_trials: Int | None = Field(None, gt=0, description="Trials to run at most.")
+    timeout: TrialDuration | None = Field(None, gt=0, description="Per-trial timeout.")
+    max_trials: Int | None = Field(None, gt=0, le=MAX_COUNT, description="Trials to run at most.")
+
+    @field_validator("args")
+    @classmethod
+    def _args(cls, value: list[str]) -> list[str]:
+        _refuse_bad_words(value)
+        return value
 
 
 class SweepConfig(_Model):
@@ -258,11 +330,13 @@ class SweepConfig(_Model):
     )
     parameters: dict[str, ParamSpec] = Field(description="The search space.")
     early_terminate: EarlyTerminate | None = Field(None, description="Early stopping.")
-    run_cap: Int | None = Field(None, gt=0, description="Run at most this many trials.")
+    run_cap: Int | None = Field(
+        None, gt=0, le=MAX_COUNT, description="Run at most this many trials."
+    )
     name: str | None = Field(None, description="Sweep name.")
     description: str | None = Field(None, description="Free text.")
-    parallelism: Int | None = Field(None, ge=1, description="Trials run at once.")
-    seed: Int | None = Field(None, ge=0, description="Sampler seed.")
+    parallelism: Int | None = Field(None, ge=1, le=MAX_JOBS, description="Trials run at once.")
+    seed: Int | None = Field(None, ge=0, le=MAX_SEED, description="Sampler seed.")
     storage: str | None = Field(None, description="Storage URL or journal file.")
     budget: Budget = Field(default_factory=Budget, description="Trial and time budget.")
     trial: TrialSettings = Field(default_factory=TrialSettings, description="Per-trial settings.")
@@ -323,6 +397,31 @@ class SweepConfig(_Model):
                              f"use one of {choices}")  # fmt: skip
         return value
 
+    @field_validator("program")
+    @classmethod
+    def _program(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = string_problem(value, "the program")
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str] | None) -> list[str] | None:
+        _refuse_bad_words(value or [])
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value and (len(value) > 200 or any(ord(c) < 32 for c in value)):
+            raise ValueError(
+                f"invalid sweep name {preview(value)}: use 1-200 printable characters "
+                "(letters, digits, '-', '_', '.' recommended)"
+            )
+        return value
+
     @field_validator("parameters", mode="before")
     @classmethod
     def _parameter_names(cls, value: Any) -> Any:
@@ -347,3 +446,15 @@ class SweepConfig(_Model):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+
+def _refuse_bad_words(words: list[str]) -> None:
+    """Refuse the argv words (``command:``, ``smoke.args``) no program can be started with,
+    each at its index."""
+    problems = []
+    for i, word in enumerate(words):
+        problem = string_problem(word, f"the argument {preview(word)}")
+        if problem:
+            problems.append(at_key([i], problem))
+    if problems:
+        raise ValueError("\n".join(problems))

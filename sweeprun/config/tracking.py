@@ -24,8 +24,10 @@ import importlib.util
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from sweeprun.config.limits import string_problem
+from sweeprun.config.parameters import at_key
 from sweeprun.errors import SweepError
 
 #: the extra that brings MLflow's client
@@ -96,6 +98,25 @@ class WandbTracking(_Block):
         " WANDB_ENTITY still apply). Off by default: the parameters reach wandb.config through"
         " WANDB_SWEEP_PARAM_PATH either way.",
     )
+
+    @model_validator(mode="after")
+    def _env_values(self) -> WandbTracking:
+        """Each value becomes an environment variable of every trial: refuse what no program
+        can be started with (a NUL, more than 128 KiB)."""
+        tags = None if self.tags is None else ",".join(self.tags)
+        values = {
+            "group": ("WANDB_RUN_GROUP", self.group),
+            "job_type": ("WANDB_JOB_TYPE", self.job_type),
+            "tags": ("WANDB_TAGS", tags),
+        }
+        problems = []
+        for key, (var, value) in values.items():
+            problem = "" if value is None else string_problem(f"{var}={value}", var)
+            if problem:
+                problems.append(at_key(key, problem))
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
 
 def _also_boolean(schema: dict[str, Any]) -> None:

@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, WithJsonSchema
 
+from sweeprun.config.limits import (
+    MAX_STEP,
+    MAX_SWEEP_SECONDS,
+    MAX_TRIAL_SECONDS,
+    bound_text,
+    env_problems,
+)
 from sweeprun.config.parameters import as_number, at_key
 
 METHODS = ("grid", "random", "bayes", "tpe", "gp", "cmaes", "qmc", "nsga2", "bruteforce", "auto")
@@ -94,11 +101,27 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _duration(value: Any) -> Any:
-    return None if value is None else parse_duration(value)
+def _duration_upto(limit: float) -> Callable[[Any], Any]:
+    """A duration validator refusing more than ``limit`` seconds (what the agent can wait)."""
+
+    def duration(value: Any) -> Any:
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if seconds > limit:
+            shown = f"{seconds:g} seconds"
+            if isinstance(value, str):
+                shown = f"{value!r} ({shown})"
+            raise ValueError(
+                f"{shown} is longer than sweeprun can wait: use at most {bound_text(limit)}"
+            )
+        return seconds
+
+    return duration
 
 
-def _text_map(value: Any) -> Any:
+def _env_map(value: Any) -> Any:
+    """An environment mapping: values as text, and only what a program can be started with."""
     if not isinstance(value, Mapping):
         return value
     out: dict[Any, Any] = {}
@@ -108,6 +131,9 @@ def _text_map(value: Any) -> Any:
         elif not isinstance(item, str):
             raise ValueError(at_key(str(key), f"must be text, got {item!r}: quote the value"))
         out[key] = item
+    problems = [p if k is None else at_key(k, p) for k, p in env_problems(out)]
+    if problems:
+        raise ValueError("\n".join(problems))
     return out
 
 
@@ -124,25 +150,46 @@ def _resource(value: Any) -> Any:
     value = _int(value)
     if not isinstance(value, int) or value < 1:
         raise ValueError(f"must be an integer >= 1 or 'auto', got {value!r}")
+    if value > MAX_STEP:
+        raise ValueError(
+            f"must be at most {MAX_STEP} steps, got {value!r}: Optuna's database storages keep "
+            "a step in a 32-bit integer"
+        )
     return value
 
 
-_DURATION_SCHEMA = {
-    "anyOf": [
-        {"type": "number", "minimum": 0},
-        {
-            "type": "string",
-            "pattern": r"^\s*((\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[dhmsDHMS]?\s*)+$",
-        },
-    ],
-    "description": "Seconds, or text such as 30s, 5m, 4h, 1h30m, 2d.",
-}
+def _duration_schema(limit: float) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": limit},
+            {
+                "type": "string",
+                "pattern": r"^\s*((\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*[dhmsDHMS]?\s*)+$",
+            },
+        ],
+        "description": f"Seconds, or text such as 30s, 5m, 4h, 1h30m, 2d; at most "
+        f"{bound_text(limit)}.",
+    }
+
+
 Int = Annotated[int, BeforeValidator(_int)]
 Number = Annotated[float, BeforeValidator(_number)]
-Duration = Annotated[float, BeforeValidator(_duration), WithJsonSchema(_DURATION_SCHEMA)]
+#: a sweep-wide duration (``budget.time``, ``budget.deadline``): at most 365 days
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration_upto(MAX_SWEEP_SECONDS)),
+    WithJsonSchema(_duration_schema(MAX_SWEEP_SECONDS)),
+]
+#: a per-trial or liveness duration (timeouts, grace periods, heartbeat): at most 30 days
+TrialDuration = Annotated[
+    float,
+    BeforeValidator(_duration_upto(MAX_TRIAL_SECONDS)),
+    WithJsonSchema(_duration_schema(MAX_TRIAL_SECONDS)),
+]
+#: environment variables of a trial: text values, names without '=', no NUL, each < 128 KiB
 TextMap = Annotated[
     dict[str, str],
-    BeforeValidator(_text_map),
+    BeforeValidator(_env_map),
     WithJsonSchema({"type": "object", "additionalProperties": {"type": ["string", "number"]}}),
 ]
 Resource = Annotated[int | Literal["auto"] | None, BeforeValidator(_resource)]

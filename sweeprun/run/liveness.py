@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from optuna.exceptions import UpdateFinishedTrialError
 
+from sweeprun.config.limits import MAX_TRIAL_SECONDS, MIN_HEARTBEAT
 from sweeprun.storage.batching import trial_writer
 from sweeprun.storage.optuna_adapter import HeartbeatStorage, rdb_of, storage_of
 
@@ -25,6 +26,15 @@ if TYPE_CHECKING:
     import optuna
 
 LEASE_ATTR = "sweeprun.lease"
+
+
+def clamp(seconds: float, low: float = MIN_HEARTBEAT, high: float = MAX_TRIAL_SECONDS) -> float:
+    """``seconds`` within ``[low, high]`` (NaN: ``high``): the config bounds these already, but
+    a value past them (a config stored by an older release) must not kill the liveness thread
+    (``Event.wait`` overflows) or Optuna's heartbeat (a ``timedelta``)."""
+    if low <= seconds <= high:
+        return seconds
+    return low if seconds < low else high
 
 
 def enable_rdb_heartbeat(
@@ -39,8 +49,8 @@ def enable_rdb_heartbeat(
     backend = rdb_of(storage_of(study))
     if backend is None:
         return None
-    backend.heartbeat_interval = max(1, round(interval))
-    backend.grace_period = max(int(grace), backend.heartbeat_interval + 1)
+    backend.heartbeat_interval = max(1, round(clamp(interval)))
+    backend.grace_period = max(int(clamp(grace)), backend.heartbeat_interval + 1)
     return heartbeat_target(study)
 
 
@@ -68,8 +78,8 @@ class Keeper(threading.Thread):
         super().__init__(name="sweeprun-liveness", daemon=True)
         self.study = study
         self.running_ids = running_ids
-        self.interval = interval
-        self.grace = grace
+        self.interval = clamp(interval)
+        self.grace = clamp(grace, 0.0)
         self.rdb = heartbeat_target(study)
         self._stop_event = threading.Event()
         self.errors = 0

@@ -292,7 +292,7 @@ class Controller:
         if child.pid is not None:
             self.writer.write_records(trial_id, {"sweeprun.pid": child.pid}, hold=True)
         used = {r.slot for r in self.running.values()}
-        slot = min(i for i in range(self.jobs + 1) if i not in used)
+        slot = next(i for i in range(len(used) + 1) if i not in used)  # the lowest free slot
         self.running[number] = Running(
             trial, number, values, child, summary, gpus, attempt, grid_index, slot
         )
