@@ -155,7 +155,9 @@ def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -
     # the copy first, then the fail: an agent killed between the two leaves the trial RUNNING
     # with its copy queued, and the next reaper fails it without queueing another
     attempt = int(t.user_attrs.get("sweeprun.attempt", 1))  # the orphaned one never finished
-    requeue_once(study, params_of(space, t), t.user_attrs, retry_of=t.number, attempt=attempt)
+    params = params_of(space, t)
+    if params is not None:
+        requeue_once(study, params, t.user_attrs, retry_of=t.number, attempt=attempt)
     storage = storage_of(study)
     trial_id = trial_id_of(t)
     try:
@@ -170,10 +172,17 @@ def reap(study: optuna.Study, space: SearchSpace, t: optuna.trial.FrozenTrial) -
     return reaped
 
 
-def params_of(space: SearchSpace, t: optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """The Optuna parameters of a reaped trial, to queue them again."""
+def params_of(space: SearchSpace, t: optuna.trial.FrozenTrial) -> dict[str, Any] | None:
+    """The Optuna parameters of a reaped trial, to queue them again; None when it has none to
+    keep: a sampled trial whose agent died (or froze) before its launch record holds no
+    recorded parameters, and a fresh draw replaces it as well as a copy would (a copy of
+    nothing would even disagree with the parameters a frozen agent's late launch record might
+    still write)."""
     values = t.user_attrs.get("sweeprun.params")
     if values is not None:
         return space.from_values(values)
     # killed before its launch record: a queued trial's parameters are in fixed_params
-    return dict(t.params) or dict(t.system_attrs.get("fixed_params") or {})
+    fixed = t.system_attrs.get("fixed_params")
+    if fixed:
+        return dict(fixed)
+    return dict(t.params) or None

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import optuna
 
-from sweeprun.run.recovery import reap
-from sweeprun.run.requeue import requeue
+from sweeprun.run.recovery import params_of, reap
+from sweeprun.run.requeue import requeue, requeue_once, withdraw_duplicates
 from sweeprun.space.distributions import SearchSpace
 from sweeprun.storage.open import open_storage
 from sweeprun.storage.urls import classify
@@ -72,3 +72,59 @@ def test_an_orphaned_trial_is_failed_and_queued_again_as_the_same_attempt(tmp_pa
         "sweeprun.attempt": 2,
         "sweeprun.grid_index": 1,
     }
+
+
+def test_a_second_reaper_queues_no_second_copy(tmp_path: Path) -> None:
+    """The copy goes out before the fail: a reaper killed between the two leaves the trial
+    RUNNING with its copy; the next reaper fails it and queues nothing more."""
+    study = _study(tmp_path)
+    space = SearchSpace.from_params({})
+    study.enqueue_trial({"x": 0.5})
+    study.ask(DISTS)
+    (running,) = study.get_trials(deepcopy=False)
+    assert requeue_once(study, {"x": 0.5}, running.user_attrs, retry_of=0, attempt=1)
+    assert not requeue_once(study, {"x": 0.5}, running.user_attrs, retry_of=0, attempt=1)
+    assert reap(study, space, running)  # the next reaper
+    assert [t.state.name for t in study.get_trials(deepcopy=False)] == ["FAIL", "WAITING"]
+
+
+def test_the_reaper_that_lost_the_race_withdraws_its_copy(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    space = SearchSpace.from_params({})
+    study.enqueue_trial({"x": 0.5})
+    study.ask(DISTS)
+    (seen,) = study.get_trials(deepcopy=False)  # both reapers saw it RUNNING, copy-less
+    # reaper A queues its copy and fails the trial; reaper B queues one before it looks again
+    assert reap(study, space, seen)
+    requeue(study, {"x": 0.5}, seen.user_attrs, retry_of=0, attempt=1)
+    assert not reap(study, space, seen)  # B's fail is refused: it withdraws the later copy
+    states = [(t.state.name, t.user_attrs.get("sweeprun.reason")) for t in study.get_trials()]
+    assert states == [
+        ("FAIL", "orphaned"),
+        ("WAITING", None),
+        ("FAIL", "duplicate copy of trial 0"),
+    ]
+
+
+def test_a_copy_of_a_trial_that_counted_after_all_is_withdrawn(tmp_path: Path) -> None:
+    """A reaper queued a copy, but the trial's own agent finished it first (its lease had
+    only looked stale): the parameters ran, so no copy stays."""
+    study = _study(tmp_path)
+    trial = study.ask(DISTS)
+    trial.set_user_attr("sweeprun.counted", True)
+    study.tell(trial, 0.1)
+    requeue(study, {"x": trial.params["x"]}, {}, retry_of=0, attempt=1)
+    assert withdraw_duplicates(study, trial) == 1
+    assert [t.state.name for t in study.get_trials()] == ["COMPLETE", "FAIL"]
+
+
+def test_a_sampled_trial_reaped_before_its_launch_record_is_not_copied(tmp_path: Path) -> None:
+    """Its agent died (or froze) between ask and the launch record: it holds no recorded
+    parameters, and a fresh draw replaces it (a copy of nothing could even disagree with a
+    frozen agent's late launch record)."""
+    study = _study(tmp_path)
+    study.ask()  # sampled; its parameters were still held with the launch record
+    (asked,) = study.get_trials(deepcopy=False)
+    assert params_of(SearchSpace.from_params({}), asked) is None
+    assert reap(study, SearchSpace.from_params({}), asked)
+    assert [t.state.name for t in study.get_trials()] == ["FAIL"]
