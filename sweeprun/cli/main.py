@@ -12,7 +12,9 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from sweeprun import __version__
@@ -74,9 +76,19 @@ def _internal_error(exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+def _interrupt_once(signum: int, frame: FrameType | None) -> None:
+    """Ctrl-C before a command installs its own handling (while it imports, opens the storage,
+    creates the sweep): the first one ends the command as interrupted (exit 130, one line);
+    a second one while that is under way is ignored, not a traceback from the middle of it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``sweeprun`` command."""
     gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not ignored by a parent
+        signal.signal(signal.SIGINT, _interrupt_once)
     try:
         code = run(sys.argv[1:] if argv is None else list(argv))
     finally:

@@ -27,7 +27,12 @@ import pytest
 
 from tests.helpers.cli import run_cli, spawn
 from tests.helpers.paths import PROGRAMS
-from tests.helpers.processes import alive, kill_sweep_processes, sweep_processes
+from tests.helpers.processes import (
+    alive,
+    kill_sweep_processes,
+    signal_pending,
+    sweep_processes,
+)
 from tests.helpers.studies import study_exists, trials_of, unique
 from tests.helpers.wait import wait_until
 
@@ -130,15 +135,6 @@ def test_a_kill_at_any_launch_step_leaves_no_child_and_runs_the_point_once(
     assert not any(t.state.name == "RUNNING" for t in trials)
 
 
-def _pending(pid: int, sig: signal.Signals) -> bool:
-    """``sig`` is pending for process ``pid`` (sent, not yet delivered to its handler)."""
-    bit = 1 << (sig - 1)
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & bit:
-            return True
-    return False
-
-
 @pytest.mark.parametrize("step", ["asked", "recording"])
 @pytest.mark.parametrize("signals", ["SIGTERM", "SIGHUP", "SIGINT SIGINT"])
 def test_a_stop_signal_during_a_launch_stops_that_trial(
@@ -177,7 +173,7 @@ def test_a_stop_signal_during_a_launch_stops_that_trial(
         agent.send_signal(sig)
 
         def taken(sig: signal.Signals = sig) -> bool:
-            return not _pending(agent.pid, sig)
+            return not signal_pending(agent.pid, sig)
 
         # delivered before the next one is sent (two pending signals would arrive as one)
         wait_until(taken, 30, f"{sig.name} taken")

@@ -146,7 +146,7 @@ def _controller_soak(tmp: Path, url: str, label: str, **kw: Any) -> SoakStats:
     report(stats, label)
     if not url.endswith(".log") and not stats.problems:  # kept for a look when one failed
         delete_study(url, name)
-    assert stats.kills == kw["kills"]
+    assert stats.kills + stats.stops == kw["kills"] and stats.kills and stats.stops
     assert stats.problems == []
     return stats
 

@@ -7,9 +7,10 @@ Two drivers:
 - ``run_soak``: several agents on one sweep; at random moments one is killed (``kill -9``, a
   new one started at once) or frozen (SIGSTOP for longer than ``trial.lease_grace``, so other
   agents reap its trials, then SIGCONT: its late results must not count);
-- ``run_controller_soak``: one ``sweeprun start --jobs N`` controller, killed at random
-  moments (during its start-up, in a launch, while trials run or end) and started again with
-  the same command each time, which resumes the sweep.
+- ``run_controller_soak``: one ``sweeprun start --jobs N`` controller, killed (``kill -9``) or
+  stopped (SIGTERM, SIGHUP, Ctrl-C twice) at random moments (during its start-up, in a
+  launch, while trials run or end) and started again with the same command each time, which
+  resumes the sweep.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import optuna
 
 from tests.helpers.cli import run_cli
 from tests.helpers.paths import PROGRAMS, SWEEPRUN
-from tests.helpers.processes import kill_sweep_processes, other_host_prefix
+from tests.helpers.processes import kill_sweep_processes, other_host_prefix, signal_pending
 from tests.helpers.studies import counted, open_study, study_exists, trials_of
 from tests.helpers.wait import wait_until
 
@@ -55,6 +56,8 @@ class SoakStats:
     trials: int = 0
     counted: int = 0
     kills: int = 0
+    #: controllers stopped by SIGTERM, SIGHUP or a double Ctrl-C
+    stops: int = 0
     freezes: int = 0
     agents_started: int = 0
     over: int = 0
@@ -127,9 +130,10 @@ def run_soak(
     pace: float = 0.0,
 ) -> SoakStats:
     """Run a chaos sweep to its end while kill -9ing (and, with ``min_freezes``, freezing)
-    random agents; check every invariant. A frozen agent runs as another machine (its own
-    hostname: on one host a stopped agent is a live pid, rightly left alone); killed agents
-    are this host's (whose next agent stops what their trials left running). ``pace`` (seconds added to every epoch of a trial)
+    random agents; check every invariant. One agent runs as another machine (its own
+    hostname); a frozen agent is that one or one of this host's (judged hung by its lease, its
+    trials reaped and their programs stopped); killed agents are this host's (whose next agent
+    stops what their trials left running). ``pace`` (seconds added to every epoch of a trial)
     keeps the other agents busy for longer than a freeze's ``lease_grace``.
 
     Every violated invariant is collected in ``stats.problems`` (and the figures printed) before
@@ -165,13 +169,13 @@ def run_soak(
                 break
             time.sleep(rng.uniform(0.0, 0.5))  # pacing: a random moment, not synchronisation
             local = [p for p in live if p.pid not in fleet.remote]
-            remote = [p for p in live if p.pid in fleet.remote]
             # kills and freezes interleaved in proportion, so both minimums are reached
             freeze = stats.freezes < min_freezes and (
                 stats.kills >= min_kills or stats.freezes * min_kills < stats.kills * min_freezes
             )
-            if (freeze or not local) and remote and local:
-                stats.freezes += _freeze(fleet, rng.choice(remote), stats)
+            if (freeze or not local) and len(live) > 1:
+                # another machine's agent, or one of this host's (hung: reaped by its lease)
+                stats.freezes += _freeze(fleet, rng.choice(live), stats)
             elif not local:
                 break
             else:
@@ -253,7 +257,7 @@ def run_controller_soak(
     try:
         proc = fleet.spawn(*command)
         stats.agents_started = 1
-        while stats.kills < kills:
+        while stats.kills + stats.stops < kills:
             # a random moment: after 0–1 more trials have been counted, plus up to 0.8 s (with 0
             # trials, anywhere from the controller's start-up on); a kill every ~1 trial leaves
             # the sweep progressing however fast the machine is
@@ -266,13 +270,17 @@ def run_controller_soak(
             time.sleep(rng.uniform(0.0, 0.8))  # pacing: a random moment, not synchronisation
             if proc.poll() is not None:
                 stats.problems.append(
-                    f"the controller ended (exit {proc.returncode}) before kill {stats.kills + 1}"
-                    f" of {kills}: lower the number of kills or raise run_cap"
+                    f"the controller ended (exit {proc.returncode}) before fault "
+                    f"{stats.kills + stats.stops + 1} of {kills}: fewer faults or a larger run_cap"
                 )
                 break
-            proc.kill()
-            proc.wait()
-            stats.kills += 1
+            fault = rng.choice(FAULTS)
+            if fault == "SIGKILL":
+                proc.kill()
+                proc.wait()
+                stats.kills += 1
+            else:
+                _stop(proc, fault, stats)
             proc = fleet.spawn(*command)
             stats.agents_started += 1
         _finish(fleet, stats, tmp, url, name, command)
@@ -281,6 +289,29 @@ def run_controller_soak(
         fleet.kill_all()
         _leftovers(stats, name)
     return stats
+
+
+#: how a controller is ended: kill -9 (twice as often), SIGTERM, SIGHUP, Ctrl-C twice
+FAULTS = ("SIGKILL", "SIGKILL", "SIGTERM", "SIGHUP", "SIGINT SIGINT")
+
+
+def _stop(proc: subprocess.Popen[bytes], fault: str, stats: SoakStats) -> None:
+    """Send the signals of ``fault``, each delivered before the next; the controller must stop
+    its trials and exit within a minute (a trial being launched included)."""
+    for sig in (signal.Signals[name] for name in fault.split()):
+        proc.send_signal(sig)
+
+        def taken(sig: signal.Signals = sig) -> bool:
+            return proc.poll() is not None or not signal_pending(proc.pid, sig)
+
+        wait_until(taken, 30, f"{sig.name} delivered")
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        stats.problems.append(f"the controller did not stop within 60 s of {fault}")
+        proc.kill()
+        proc.wait()
+    stats.stops += 1
 
 
 def _finish(
@@ -372,7 +403,7 @@ def _modes(name: str) -> Counter[str]:
 def report(stats: SoakStats, label: str) -> None:
     print(
         f"\n[chaos {label}] trials={stats.trials} counted={stats.counted} kills={stats.kills} "
-        f"freezes={stats.freezes} reaped_while_frozen={stats.reaped_while_frozen} over_budget={stats.over} agents={stats.agents_started} "
+        f"stops={stats.stops} freezes={stats.freezes} reaped_while_frozen={stats.reaped_while_frozen} over_budget={stats.over} agents={stats.agents_started} "
         f"left={stats.left} states={dict(stats.states)} fail_reasons={dict(stats.reasons)} "
         f"modes={dict(stats.modes)} problems={len(stats.problems)}"
     )

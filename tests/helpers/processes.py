@@ -36,6 +36,20 @@ def sweep_processes(name: str) -> list[int]:
     return found
 
 
+def signal_pending(pid: int, sig: signal.Signals) -> bool:
+    """``sig`` is pending for process ``pid`` (sent, not yet delivered to its handler); two
+    signals sent while one is pending arrive as one (Linux ``/proc``)."""
+    bit = 1 << (sig - 1)
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return False
+    return any(
+        line.startswith(("SigPnd:", "ShdPnd:")) and int(line.split()[1], 16) & bit for line in lines
+    )
+
+
 def describe_process(pid: int) -> str:
     try:
         proc = psutil.Process(pid)
