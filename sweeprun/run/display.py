@@ -67,7 +67,8 @@ class Display:
         self, number: int, values: dict[str, Any], argv: list[str], gpus: list[str], slot: int
     ) -> None:
         gpu = f" gpus={','.join(gpus)}" if gpus else ""
-        self._line(f"trial {number} started on {HOST} slot {slot}{gpu}: {fmt_params(values)}")
+        where = f"on host {HOST}, slot {slot}"
+        self._line(f"trial {number} started {where}{gpu}: {fmt_params(values)}")
 
     def metric(self, number: int, name: str, value: float, step: int) -> None:
         pass
@@ -178,7 +179,9 @@ class LiveDisplay(Display):
         self._last = 0.0
 
     def _line(self, text: str) -> None:
-        self.console.print(text, markup=False, highlight=False)
+        # never hard-wrapped at the terminal's width: a `reproduce:` command stays one line to
+        # copy (the terminal folds it on screen)
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def metric(self, number: int, name: str, value: float, step: int) -> None:
         self.latest[number] = (value, step)
