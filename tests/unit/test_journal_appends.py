@@ -235,10 +235,12 @@ def test_a_trial_killed_before_its_launch_record_reruns_its_queued_parameters(
     other = _agent(path)
     assert recover_orphans(other, space, lease_grace=0.0) == 1
     waiting = other.get_trials(states=(optuna.trial.TrialState.WAITING,))
-    assert len(waiting) == 1
-    fixed = waiting[0].system_attrs.get("fixed_params")
     if popped:
-        assert fixed == {"x": 0.25}
-        assert waiting[0].user_attrs["sweeprun.grid_index"] == 3
-    else:  # never recorded: a fresh draw runs in its place
-        assert not fixed
+        (copy,) = waiting
+        assert copy.system_attrs.get("fixed_params") == {"x": 0.25}
+        assert copy.user_attrs["sweeprun.grid_index"] == 3
+    else:  # never recorded: no copy of nothing; the next ask draws afresh in its place
+        assert waiting == []
+        (failed,) = other.get_trials()
+        assert failed.state == optuna.trial.TrialState.FAIL
+        assert failed.user_attrs["sweeprun.counted"] is False
