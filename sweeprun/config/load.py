@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sweeprun.config.explain import explain
+from sweeprun.config.launch import launch_problems
 from sweeprun.config.models import SweepConfig
 from sweeprun.config.yamlread import load_yaml
 from sweeprun.errors import ConfigError, ConfigProblem
@@ -60,8 +61,16 @@ def _internal(source: str, exc: Exception) -> ConfigError:
 
 def _validate(data: dict[str, Any], lines: Mapping[tuple[str | int, ...], int], source: str
               ) -> SweepConfig:  # fmt: skip
+    launch = launch_problems(data, lines)
     try:
-        return SweepConfig.model_validate(data)
+        if not launch:
+            return SweepConfig.model_validate(data)
+        SweepConfig.model_validate({**data, **_LAUNCH_STANDINS})  # the file's other problems
+        problems = []
     except ValidationError as exc:
-        problems = explain(exc, data, lines)
-    raise ConfigError(source, problems)
+        problems = explain(exc, {**data, **_LAUNCH_STANDINS} if launch else data, lines)
+    raise ConfigError(source, launch + problems)
+
+
+#: what a W&B Launch sweep lacks, filled in to find the file's other problems too
+_LAUNCH_STANDINS = {"method": "random", "program": "train.py"}

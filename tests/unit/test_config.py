@@ -161,7 +161,8 @@ def test_every_distribution_and_grid_rule(dist: str) -> None:
 
 
 def test_wandb_only_keys_give_notes_and_are_not_dumped() -> None:
-    data = config(**{k: "x" for k in WANDB_ONLY_KEYS})
+    # with a program: W&B Launch keys without one are a Launch sweep (test_launch_configs)
+    data = config(program="train.py", **{k: "x" for k in WANDB_ONLY_KEYS})
     cfg = parse_config(data)
     assert cfg.notes == tuple(
         f"note: '{k}' is a W&B-only key; sweeprun ignores it" for k in WANDB_ONLY_KEYS
