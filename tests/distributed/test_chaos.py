@@ -89,7 +89,7 @@ def test_chaos_soak_journal_frozen_agents(tmp_path: Path) -> None:
         tmp_path,
         str(tmp_path / "journal.log"),
         "jf",
-        cap=200,
+        cap=260,
         agents=3,
         seed=21,
         min_kills=4,
@@ -118,7 +118,7 @@ def test_chaos_soak_postgres_frozen_agents(tmp_path: Path, postgres_url: str) ->
         tmp_path,
         postgres_url,
         "pgf",
-        cap=200,
+        cap=260,
         agents=3,
         seed=25,
         min_kills=4,
@@ -130,7 +130,7 @@ def test_chaos_soak_postgres_frozen_agents(tmp_path: Path, postgres_url: str) ->
 @pytest.mark.chaos
 def test_chaos_soak_redis_frozen_agents(tmp_path: Path, redis_url: str) -> None:
     _soak(
-        tmp_path, redis_url, "rf", cap=200, agents=3, seed=27, min_kills=4, min_freezes=6, pace=0.4
+        tmp_path, redis_url, "rf", cap=260, agents=3, seed=27, min_kills=4, min_freezes=6, pace=0.4
     )
 
 
@@ -146,27 +146,27 @@ def _controller_soak(tmp: Path, url: str, label: str, **kw: Any) -> SoakStats:
     report(stats, label)
     if not url.endswith(".log") and not stats.problems:  # kept for a look when one failed
         delete_study(url, name)
-    assert stats.kills + stats.stops == kw["kills"] and stats.kills and stats.stops
+    assert stats.kills == kw["kills"] and stats.stops
     assert stats.problems == []
     return stats
 
 
 def test_controller_killed_again_and_again_short(tmp_path: Path) -> None:
     _controller_soak(
-        tmp_path, str(tmp_path / "journal.log"), "ctl", cap=16, jobs=4, seed=31, kills=5
+        tmp_path, str(tmp_path / "journal.log"), "ctl", cap=30, jobs=4, seed=31, kills=5
     )
 
 
 @pytest.mark.chaos
 def test_controller_killed_again_and_again_journal(tmp_path: Path) -> None:
     _controller_soak(
-        tmp_path, str(tmp_path / "journal.log"), "ctl", cap=150, jobs=4, seed=33, kills=25
+        tmp_path, str(tmp_path / "journal.log"), "ctl", cap=250, jobs=4, seed=33, kills=25
     )
 
 
 @pytest.mark.chaos
 def test_controller_killed_again_and_again_postgres(tmp_path: Path, postgres_url: str) -> None:
-    _controller_soak(tmp_path, postgres_url, "ctlpg", cap=150, jobs=4, seed=35, kills=25)
+    _controller_soak(tmp_path, postgres_url, "ctlpg", cap=250, jobs=4, seed=35, kills=25)
 
 
 # ---- deterministic reproductions of what the soak found (fixed in 350a1b5 unless xfail) ------
