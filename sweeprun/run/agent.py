@@ -21,7 +21,9 @@ from sweeprun.results.rank import (
 from sweeprun.results.read import objectives_of
 from sweeprun.run.budget import is_counted
 from sweeprun.run.display import Final
+from sweeprun.run.requeue import requeue_once
 from sweeprun.run.scheduler import Controller
+from sweeprun.storage import records
 from sweeprun.storage.optuna_adapter import storage_of
 from sweeprun.storage.urls import sweeprun_dir
 
@@ -55,6 +57,9 @@ def run_agent(
     trial_timeout: float | None = None,
     track: bool = True,
 ) -> int:
+    if sweep.resumed:
+        for number in requeue_failed_baselines(sweep):
+            display.note(f"baseline trial {number} failed before; running it again")
     ctl = Controller(
         sweep,
         display,
@@ -88,6 +93,23 @@ def run_agent(
     final = summarize(sweep, result)
     display.summary(final)
     return final.exit_code
+
+
+def requeue_failed_baselines(sweep: Sweep) -> list[int]:
+    """On a resume, queue again each baseline trial that failed on its own (counted) and has
+    no copy yet: a baseline runs again once per resume, not over and over within one run (its
+    copy is a new attempt, past ``trial.retries``). The numbers of the trials queued again."""
+    from optuna.trial import TrialState
+
+    study = sweep.study
+    numbers = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
+        if not t.user_attrs.get(records.BASELINE) or not is_counted(t):
+            continue
+        attempt = int(t.user_attrs.get("sweeprun.attempt", 1)) + sweep.config.trial.retries + 1
+        if requeue_once(study, dict(t.params), t.user_attrs, retry_of=t.number, attempt=attempt):
+            numbers.append(t.number)
+    return numbers
 
 
 def wandb_notes(sweep: Sweep, extra_env: dict[str, str]) -> list[str]:

@@ -2,8 +2,11 @@
 
 Counting rule (as W&B's ``run_cap``): COMPLETE, PRUNED and trials that FAILED on their own
 count; trials failed as ``interrupted`` or ``orphaned`` (attribute ``sweeprun.counted`` false)
-do not, and their parameters are re-queued. The cap is the smallest of ``run_cap``,
-``budget.trials`` and ``--max-trials``; a grid also ends when every point has run.
+do not, and their parameters are re-queued. The cap is the smaller of ``run_cap`` and
+``budget.trials``, totals over every start and agent of the sweep; a grid also ends when every
+point has run. ``--max-trials N`` is not a total but "N more": the trials one command runs
+(counted as above, :meth:`sweeprun.run.scheduler.Controller.mine`), whatever earlier starts
+ran or failed; the first limit reached wins.
 
 The counts are read from the storage at start and at most every ``REFRESH`` seconds (other
 agents may be running the same sweep), and kept up to date locally in between. On an RDB

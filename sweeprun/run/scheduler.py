@@ -39,6 +39,7 @@ from sweeprun.run.trial import (
     RunResult,
     child_callbacks,
     end_attrs,
+    exited,
     launch_attrs,
     sampler_info,
     take_token,
@@ -91,6 +92,9 @@ class Controller:
         self.display = display
         self.jobs = max(1, jobs)
         self.count = count
+        #: --max-trials: how many trials this command runs ("more", not a total: on a resume the
+        #: earlier starts' trials do not use it up); the file's run_cap / budget.trials are totals
+        self.more = cap
         self.plan = TrialPlan.build(
             self.cfg,
             sweep=sweep.name,
@@ -106,7 +110,7 @@ class Controller:
         import optuna
 
         self.prunes = not isinstance(self.study.pruner, optuna.pruners.NopPruner)
-        self.budget = budget_mod.Budget(self.study, self.cfg, cap=cap, space=self.space)
+        self.budget = budget_mod.Budget(self.study, self.cfg, cap=None, space=self.space)
         now = time.monotonic()
         self.deadline = None if time_budget is None else now + time_budget
         hard = self.cfg.budget.deadline
@@ -177,6 +181,8 @@ class Controller:
             return False
         if self.count is not None and self.result.launched >= self.count:
             return False
+        if self.more is not None and self.mine() >= self.more:
+            return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return False
         if not self.budget.others_in_flight(0):
@@ -206,6 +212,11 @@ class Controller:
             return False
         if self.count is not None and self.result.launched >= self.count:
             return False
+        if self.more is not None and (mine := self.mine()) >= self.more:
+            self.shutdown.stop_launching(
+                f"--max-trials {self.more} reached ({mine} launched by this command)"
+            )
+            return False
         if self.deadline is not None and time.monotonic() >= self.deadline:
             self.shutdown.stop_launching("time budget reached")
             return False
@@ -217,6 +228,12 @@ class Controller:
             self.shutdown.stop_launching(reason)
             return False
         return True
+
+    def mine(self) -> int:
+        """The trials this command ran or runs that count (as the budget counts: a retried
+        attempt, an interrupted or lost trial does not, its parameters run again)."""
+        r = self.result
+        return r.complete + r.pruned + r.failed + len(self.running)
 
     def _fill_slots(self) -> None:
         while len(self.running) < self.jobs and self._can_launch():
@@ -388,14 +405,18 @@ class Controller:
             return
         try:
             run.trial.report(value, step)
-            prune = run.stop_reason is None and run.trial.should_prune()
+            prune = run.stop_reason is None and run.late_prune is None and run.trial.should_prune()
         except UpdateFinishedTrialError as exc:
             self._lose(run, exc)
             return
-        if prune:
-            run.stop_reason = "pruned"
-            run.child.stop("pruned")
-            self.display.note(f"trial {run.number} pruned at step {step}")
+        if not prune:
+            return
+        if exited(run.child):  # ran to its end: the decision changes nothing (see verdict.py)
+            run.late_prune = step
+            return
+        run.stop_reason = "pruned"
+        run.child.stop("pruned")
+        self.display.note(f"trial {run.number} pruned at step {step}")
 
     def _flush(self, run: Running, attrs: dict[str, Any] | None = None, hold: bool = False) -> None:
         buffered, run.buffer = run.buffer, []

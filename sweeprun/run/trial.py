@@ -5,6 +5,7 @@ ends: its attributes, the intermediate-value rate limit, telling the study (re-q
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import socket
 import threading
@@ -67,6 +68,9 @@ class Running:
     buffered_at: float = 0.0
     stop_reason: str | None = None
     lost: str | None = None  # why the storage refused a write: the trial was reaped
+    #: the step of a prune decision taken after the program had exited: not applied (its
+    #: program ran to its end; the verdict is its exit's, see :mod:`sweeprun.run.verdict`)
+    late_prune: int | None = None
 
 
 @dataclass
@@ -80,6 +84,22 @@ class RunResult:
     stopped: bool = False
     policy_failure: str | None = None
     stop_note: str | None = None
+
+
+def exited(child: Child) -> bool:
+    """Whether the trial's program has ended (reaped, or a zombie not yet waited for): a
+    stop now would stop nothing of it. Looked at without reaping it (``WNOWAIT``)."""
+    if not child.running:
+        return True
+    pid = child.pid
+    if pid is None:
+        return True
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped by its watcher meanwhile
+        return True
+    except OSError:
+        return False
 
 
 def take_token(run: Running) -> bool:

@@ -4,6 +4,13 @@ Rules (SPEC §3): exit 0 and the metric seen → COMPLETE; exit 0 without it →
 reported"; exit != 0, a signal or the trial timeout → FAIL with the reason; stopped by the
 pruner → PRUNED; stopped by an interrupt → FAIL "interrupted" (not counted, re-queued).
 
+A trial that ran to its end is not pruned: a prune decision is applied only while the program
+runs. One taken after the program exited (its last metric lines are read after the exit, or
+while its pipes and leftover processes are collected) is not applied
+(``Running.late_prune``): exit 0 with the objective reported is COMPLETE whatever that decision
+said, a failure stays a failure. A program still running when the decision is taken is
+stopped and PRUNED, even if it then exits 0 (it may end cleanly on SIGTERM).
+
 A failure of the program itself also carries the line of its stderr that says why
 (:func:`stderr_line`): the exception line of the last Python traceback, else the last
 non-empty line, at most :data:`LINE_WIDTH` characters.

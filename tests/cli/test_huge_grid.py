@@ -103,7 +103,7 @@ def test_start_with_a_run_cap_on_a_huge_grid_runs_its_first_points(tmp_path: Pat
 def test_a_half_done_huge_grid_resumes_with_its_next_points(tmp_path: Path) -> None:
     sweep = tmp_path / "huge.yaml"
     sweep.write_text(HUGE.format(program=PROGRAMS / "run_trial.py", extra=""))
-    for cap in ("3", "7"):  # --max-trials caps the sweep's counted trials: 3, then 4 more
+    for cap in ("3", "4"):  # --max-trials N: N more trials by this command: 3, then 4 more
         res, peak = run_bounded("start", str(sweep), "--max-trials", cap, cwd=tmp_path)
         res.assert_code(0)
         assert peak < RSS_LIMIT
