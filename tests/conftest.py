@@ -4,7 +4,9 @@ background processes; each test marked with its tier. Helpers live in ``tests/he
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,9 +23,13 @@ MACHINE_ONLY_ENV = ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE")
 
 @pytest.fixture(autouse=True)
 def _users_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A user's environment has neither PYTHONUNBUFFERED nor PYTHONDONTWRITEBYTECODE."""
+    """A user's environment has neither PYTHONUNBUFFERED nor PYTHONDONTWRITEBYTECODE, and the
+    venv sweeprun and the trial programs' packages live in is active (its bin first on PATH:
+    trials run the ``python`` found there, as ``wandb agent``'s do)."""
     for name in MACHINE_ONLY_ENV:
         monkeypatch.delenv(name, raising=False)
+    venv_bin = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", os.pathsep.join([venv_bin, os.environ.get("PATH", "")]))
 
 
 @pytest.fixture(autouse=True)

@@ -33,6 +33,14 @@ def _json(p: Parser) -> None:
     p.add_argument("--json", dest="json_out", action="store_true", help="machine-readable JSON")
 
 
+def _strict(p: Parser) -> None:
+    p.add_argument(
+        "--strict", action="store_true",
+        help="where W&B is lenient and sweeprun warns (an unknown ${macro}, an unset "
+        "${envvar:NAME}, a duplicate key), refuse instead: exit 2 (for CI)",
+    )  # fmt: skip
+
+
 def _quiet(p: Parser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="only the final summary")
 
@@ -74,6 +82,7 @@ def _start(p: Parser) -> None:
     )  # fmt: skip
     _json(p)
     _quiet(p)
+    _strict(p)
 
 
 def _agent(p: Parser) -> None:
@@ -90,6 +99,7 @@ def _agent(p: Parser) -> None:
 def _validate(p: Parser) -> None:
     p.add_argument("files", metavar="SWEEP.yaml", type=Path, nargs="+", help="sweep files")
     _json(p)
+    _strict(p)
 
 
 def _status(p: Parser) -> None:
@@ -165,6 +175,7 @@ def _smoke(p: Parser) -> None:
     p.add_argument("-j", "--jobs", metavar="N", type=jobs, help="trials run at once "
                    "(default: 2)")  # fmt: skip
     _json(p)
+    _strict(p)
 
 
 def _lint(p: Parser) -> None:

@@ -104,6 +104,16 @@ def run(
         except KeyboardInterrupt:
             return 0
         return 0
+    other = path / "stderr.log"
+    empty = not file.is_file() or file.stat().st_size == 0
+    if not stderr and empty and other.is_file() and other.stat().st_size:
+        # the program wrote only to stderr (a traceback, logging's default stream): show it
+        print(
+            f"(trial {trial} wrote nothing to stdout; this is its stderr, "
+            f"also shown by `sweeprun logs {name} {trial} --stderr`)",
+            file=sys.stderr,
+        )
+        file = other
     if not file.exists():
         raise SweepError(f"trial {trial} has no {fname} in {path}")
     with open(file, encoding="utf-8", errors="replace") as fh:

@@ -89,8 +89,10 @@ def run(
     max_trials: int | None = None,
     jobs: int | None = None,
     json_out: bool = False,
+    strict: bool = False,
 ) -> int:
     from sweeprun.commands.start import any_point, check_name, preview
+    from sweeprun.commands.validate import lenient_check
     from sweeprun.config.load import load_config
     from sweeprun.smoke.plan import DEFAULT_MAX_TRIALS, plan_smoke
 
@@ -99,6 +101,8 @@ def run(
     if jobs is not None and jobs < 1:
         raise SweepError("--jobs must be at least 1")
     cfg = load_config(sweep)
+    for lenient in lenient_check(sweep, cfg, strict=strict):  # what validate refuses / warns
+        print(lenient.render(), file=sys.stderr)
     if not json_out:
         for note in cfg.notes:
             print(note, file=sys.stderr)

@@ -35,11 +35,16 @@ def run(
     dry_run: bool = False,
     json_out: bool = False,
     quiet: bool = False,
+    strict: bool = False,
 ) -> int:
+    from sweeprun.commands.validate import lenient_check
     from sweeprun.config.load import load_config
     from sweeprun.config.types import parse_duration
 
     cfg = load_config(sweep)
+    for lenient in lenient_check(sweep, cfg, strict=strict):  # what validate refuses / warns
+        if not quiet:
+            print(lenient.render(), file=sys.stderr)
     if not (quiet or json_out):
         from sweeprun.config.lint import lint_config
 
@@ -69,6 +74,9 @@ def run(
     from sweeprun.sweep import clear_stop, create_or_resume
 
     preview(cfg, sweep_name, [any_point(cfg)])  # a bad command template fails here, not later
+    from sweeprun.run.request import check_program, interpreter_note
+
+    check_program(cfg)  # a missing program file: exit 2, before anything is stored
     check_tracking(cfg.tracking)
     spec = resolve(storage, cfg.storage)
     sw = create_or_resume(spec, sweep_name, cfg)
@@ -82,6 +90,8 @@ def run(
         display.note(note)
     if not (quiet or json_out):
         explain_method(display, cfg)
+        if (which_python := interpreter_note(cfg)) is not None:
+            display.note(which_python)
         if cleared:
             display.note("the sweep had been stopped with `sweeprun stop`; resuming it")
     return run_agent(

@@ -1,13 +1,19 @@
 """``sweeprun validate FILE...``: check sweep files and describe each one.
 
 One line per file (method, metric, parameter count, search-space size) and its notes, or
-one JSON object per file with ``--json``. The first invalid file raises its
-:class:`~sweeprun.errors.ConfigError` (the CLI prints it and exits 2). Never imports optuna.
+one JSON object per file with ``--json``. Every file is checked as ``start`` checks it (the
+``command:`` template too, :func:`lenient_check`); an invalid file's errors go to stderr (in
+``--json`` also its object, ``"ok": false``) and the others are still reported; exit 2 if any
+file is invalid. Where W&B is lenient (an unknown macro, an unset ``${envvar:...}``, a
+duplicate key) sweeprun follows it with a warning on stderr, an error with ``--strict``.
+Never imports optuna.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,19 +22,44 @@ from sweeprun.config.checks import iter_parameters
 from sweeprun.config.load import load_config
 from sweeprun.config.models import SweepConfig
 from sweeprun.config.parameters import ParamSpec
-from sweeprun.errors import EXIT_OK
+from sweeprun.config.yamlread import load_yaml, render_path
+from sweeprun.errors import EXIT_OK, EXIT_USAGE, ConfigError, ConfigProblem
+from sweeprun.run.argv import TRIAL_VARIABLES, template_problems
 
 if TYPE_CHECKING:
-    from sweeprun.config.lint import LintWarning
+    from sweeprun.config.lint import LenientWarning, LintWarning
+
+#: variables sweeprun adds to a trial's environment when ``tracking.wandb`` is set
+_WANDB_VARIABLES = frozenset(
+    {"WANDB_RUN_GROUP", "WANDB_JOB_TYPE", "WANDB_TAGS", "WANDB_SWEEP_ID", "WANDB_MODE",
+     "PYTHONPATH"}
+)  # fmt: skip
 
 
-def run(files: list[Path], json_out: bool = False) -> int:
+def run(files: list[Path], json_out: bool = False, strict: bool = False) -> int:
     """Validate every file; print a summary line (or JSON object) per file, with its notes
-    and the lint warnings about what the program will be handed (``nested-args``)."""
+    and the lint warnings about what the program will be handed (``nested-args``); exit 2
+    when any file is invalid (with ``--strict``: or has a W&B-leniency warning)."""
+    code = EXIT_OK
     for file in files:
-        cfg = load_config(file)
+        try:
+            cfg = load_config(file)
+            lenient = lenient_check(file, cfg, strict=strict)
+        except ConfigError as err:
+            if len(files) == 1 and not json_out:
+                raise  # the one file: the CLI prints it and exits 2
+            code = EXIT_USAGE
+            if json_out:
+                doc = {
+                    "file": str(file),
+                    "ok": False,
+                    "errors": [_problem(p) for p in err.problems],
+                }
+                print(json.dumps(doc), flush=True)
+            print(f"sweeprun: {err}", file=sys.stderr, flush=True)
+            continue
         summary = describe(cfg)
-        found = _nested_args(cfg)
+        found = [*_nested_args(cfg), *lenient]
         if json_out:
             doc = {
                 "file": str(file),
@@ -41,9 +72,53 @@ def run(files: list[Path], json_out: bool = False) -> int:
         print(f"{file}: ok — {_one_line(summary)}", flush=True)
         for note in cfg.notes:
             print(f"  {note}", flush=True)
-        for w in found:
+        for w in found[: len(found) - len(lenient)]:
             print("  " + w.render().replace("\n", "\n  "), flush=True)
-    return EXIT_OK
+        for w in lenient:
+            print(w.render(), file=sys.stderr, flush=True)
+    return code
+
+
+def _problem(p: ConfigProblem) -> dict[str, Any]:
+    return {"path": p.path, "message": p.message, "line": p.line, "fix": p.fix}
+
+
+def lenient_check(file: Path, cfg: SweepConfig, *, strict: bool = False) -> list[LenientWarning]:
+    """What ``start`` would refuse in the ``command:`` template (``${program}`` without
+    ``program:``), raised as a :class:`ConfigError` naming ``file``; and where W&B is lenient
+    and sweeprun follows it (an unknown macro is dropped, an unset ``${envvar:NAME}`` gives
+    ``NAME``, a duplicate key keeps its last value), the warnings, which ``strict`` raises as
+    errors too. ``validate``, ``start`` and ``smoke`` call this after ``load_config``."""
+    known = {*os.environ, *cfg.trial.env, *TRIAL_VARIABLES, "PYTHONUNBUFFERED"}
+    if cfg.tracking.wandb is not None:
+        known |= _WANDB_VARIABLES
+    found = template_problems(cfg.command, program=cfg.program, environ=known)
+    loaded = load_yaml(file)  # again: the key lines and duplicates (load_config keeps neither)
+    if not found and not loaded.duplicates:
+        return []
+    from sweeprun.config.lint import LenientWarning
+
+    errors: list[ConfigProblem] = []
+    warnings: list[LenientWarning] = []
+    for d in loaded.duplicates:
+        key = d.path[-1]
+        warnings.append(LenientWarning(
+            "duplicate-key", render_path(d.path),
+            f"duplicate key '{key}': first at line {d.first_line}, again at line {d.line}; the "
+            "last one is used, as W&B's YAML loader (PyYAML) does",
+            "keep one of them", d.line,
+        ))  # fmt: skip
+    for t in found:
+        line = loaded.line_of(t.path)
+        if t.rule is None:
+            errors.append(ConfigProblem(render_path(t.path), t.message, line, t.fix))
+        else:
+            warnings.append(LenientWarning(t.rule, render_path(t.path), t.message, t.fix, line))
+    if strict:
+        errors += [w.problem() for w in warnings]
+    if errors:
+        raise ConfigError(str(file), errors)
+    return warnings
 
 
 def _nested_args(cfg: SweepConfig) -> list[LintWarning]:

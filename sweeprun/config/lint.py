@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from sweeprun.errors import ConfigProblem
 from sweeprun.space.grid import FLAT_SEP, flat_space_size, flatten, grid_count
 
 if TYPE_CHECKING:
@@ -73,6 +74,28 @@ class LintWarning:
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class LenientWarning(LintWarning):
+    """Where W&B is lenient and sweeprun follows it (an unknown macro, an unset
+    ``${envvar:...}``, a duplicate key): what was found and, as ``why``, the fix. An error
+    with ``--strict`` (:meth:`problem`)."""
+
+    line: int | None = None
+
+    def render(self) -> str:
+        """``warning: <path>: <message> [<rule>]`` and ``    fix: <fix>``."""
+        return f"warning: {self.path}: {self.message} [{self.rule}]\n    fix: {self.why}"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"rule": self.rule, "path": self.path, "message": self.message, "why": self.why}
+
+    def problem(self) -> ConfigProblem:
+        """The same finding as an error (``--strict``)."""
+        return ConfigProblem(
+            self.path, f"{self.message} [{self.rule}; an error with --strict]", self.line, self.why
+        )
 
 
 def param_path(flat_name: str) -> str:

@@ -7,7 +7,8 @@ adjustments for sweep files:
 * mapping *keys* are always their text: a parameter named ``on`` or ``yes`` stays a string
   (PyYAML would turn it into a boolean), while *values* keep PyYAML's typing, so a W&B
   file's ``values: [true, false]`` still gives booleans;
-* a key written twice in one mapping is an error naming both lines.
+* a key written twice in one mapping keeps its last value, as PyYAML (W&B's loader) does,
+  and is recorded in :attr:`LoadedYaml.duplicates` with both lines, for a warning.
 
 Every problem is a :class:`~sweeprun.errors.ConfigError` naming the file.
 """
@@ -45,12 +46,23 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _EXP_FLOAT, list("-+012
 
 
 @dataclass(frozen=True)
+class DuplicateKey:
+    """A key written twice in one mapping: PyYAML, and so W&B and sweeprun, keep the last."""
+
+    path: KeyPath  # the key's path, e.g. ("parameters", "lr")
+    first_line: int
+    line: int  # the occurrence whose value is used (the last)
+
+
+@dataclass(frozen=True)
 class LoadedYaml:
-    """The data of one YAML file and the 1-based line of each key path."""
+    """The data of one YAML file, the 1-based line of each key path, and its keys written
+    twice."""
 
     data: dict[str, Any]
     lines: dict[KeyPath, int] = field(default_factory=dict)
     source: str = "<config>"
+    duplicates: tuple[DuplicateKey, ...] = ()
 
     def line_of(self, path: KeyPath) -> int | None:
         """The line of ``path``, or of its nearest ancestor that has one."""
@@ -135,7 +147,7 @@ def parse_yaml(text: str, source: str = "<config>") -> LoadedYaml:
                 )
             ],
         )
-    return LoadedYaml(data, builder.lines, source)
+    return LoadedYaml(data, builder.lines, source, tuple(builder.duplicates))
 
 
 def _reader_problem(exc: yaml.YAMLError) -> ConfigProblem:
@@ -176,6 +188,7 @@ class _Builder:
         self._stack: set[int] = set()
         self._built: set[int] = set()
         self._rebuilt = 0
+        self.duplicates: list[DuplicateKey] = []
 
     def build(self, node: yaml.Node, path: KeyPath, depth: int) -> Any:
         if depth > _MAX_DEPTH or id(node) in self._stack:
@@ -221,27 +234,24 @@ class _Builder:
             key = self._key(key_node, path)
             line = key_node.start_mark.line + 1
             if key in seen:
-                where = render_path(path) + "." + key if path else key
-                raise ConfigError(
-                    self.source,
-                    [
-                        ConfigProblem(
-                            where,
-                            f"duplicate key '{key}': first at line {seen[key]}, "
-                            f"again at line {line}",
-                            line,
-                            "keep one of them",
-                        )
-                    ],
-                )
-            seen[key] = line
+                self.duplicates.append(DuplicateKey((*path, key), seen[key], line))
+            else:
+                seen[key] = line
         self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = self._key(key_node, path)
+            if key in result and key in seen:  # a duplicate: the last value wins, as in PyYAML
+                self._forget((*path, key))
             self.lines[(*path, key)] = key_node.start_mark.line + 1
             result[key] = self.build(value_node, (*path, key), depth + 1)
         return result
+
+    def _forget(self, path: KeyPath) -> None:
+        """Drop the lines under ``path`` (a value replaced by a later duplicate key)."""
+        n = len(path)
+        for known in [k for k in self.lines if k[:n] == path]:
+            del self.lines[known]
 
     def _key(self, key_node: yaml.Node, path: KeyPath) -> str:
         if not isinstance(key_node, yaml.ScalarNode):

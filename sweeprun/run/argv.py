@@ -6,8 +6,9 @@ W&B semantics (``wandb/wandb_agent.py`` and ``wandb/sdk/launch/sweeps/utils.py``
   elements; any other element passes through unchanged, so values never go through a shell
   and a value with spaces, quotes or ``;`` stays one argv element.
 * ``${envvar:NAME}`` is substituted *inside* any element, like W&B (``--data=${envvar:D}/x``).
-  W&B leaves the bare name when the variable is unset; sweeprun raises a :class:`SweepError`
-  instead, since running with the literal text ``NAME`` is never what the user meant.
+  An unset variable becomes its bare name ``NAME``, as W&B's ``create_sweep_command`` does
+  (``os.environ.get(name, name)``); :func:`template_problems` warns about it beforehand
+  (rule ``unset-envvar``, an error with ``--strict``).
 * Values are formatted with ``str()`` like W&B's f-strings: ``True``, ``None``, ``0.001``,
   ``1e-05``, ``[1, 2]``. A nested ``parameters:`` block arrives as one top-level parameter
   whose value is a dict (W&B re-nests before formatting), so it becomes
@@ -19,15 +20,19 @@ W&B semantics (``wandb/wandb_agent.py`` and ``wandb/sdk/launch/sweeps/utils.py``
   ``env``'s exit 127. So ``${env}`` expands to nothing, unless the next element is a
   ``NAME=value`` assignment or an option (``-i``) meant for ``env``: then ``/usr/bin/env``.
 * ``${interpreter}`` is the Python running sweeprun (W&B: ``python`` from PATH).
-* An unknown ``${name}`` element is a config error with a "did you mean" hint (W&B silently
-  drops it, which hides typos such as ``${arg}``).
+* An element that starts with ``${`` and ends with ``}`` (after ``${envvar:...}`` is
+  substituted) is a macro, as in W&B's ``Agent._command_run``; an unknown one (``${arg}``) is
+  dropped, as W&B drops it (``sweep_vars.get(name)`` is None). :func:`template_problems`
+  warns about it beforehand with a "did you mean" hint (rule ``unknown-macro``, an error with
+  ``--strict``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sweeprun.errors import SweepError, did_you_mean
@@ -36,7 +41,6 @@ DEFAULT_TEMPLATE: tuple[str, ...] = ("${env}", "${interpreter}", "${program}", "
 ENV_PROGRAM = "/usr/bin/env"
 
 _ENVVAR_RE = re.compile(r"\$\{envvar:([^}]*)\}")
-_MACRO_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_ASSIGNMENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _VALID_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -98,7 +102,15 @@ _PARAM_MACROS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
     "args_override_hydra": _args_override_hydra,
     "args_json": _args_json,
 }
-MACROS: tuple[str, ...] = ("env", "interpreter", "program", *_PARAM_MACROS, "args_json_file")
+#: ``sweeprun_python`` (sweeprun's own Python) is substituted by ``run/request.TrialPlan``
+MACROS: tuple[str, ...] = (
+    "env",
+    "interpreter",
+    "sweeprun_python",
+    "program",
+    *_PARAM_MACROS,
+    "args_json_file",
+)
 
 
 def uses_args_json_file(template: Sequence[str] | None) -> bool:
@@ -106,34 +118,94 @@ def uses_args_json_file(template: Sequence[str] | None) -> bool:
     return template is not None and "${args_json_file}" in [str(t) for t in template]
 
 
-def template_problems(template: Sequence[Any] | None) -> list[str]:
-    """Problems of a ``command:`` template that can be found before any trial (for validate)."""
-    problems: list[str] = []
+#: the variables every trial's environment gets from sweeprun itself (:func:`trial_env`;
+#: ``CUDA_VISIBLE_DEVICES`` with GPUs), so ``${envvar:SWEEPRUN_TRIAL}`` is never unset
+TRIAL_VARIABLES = frozenset(
+    {
+        "SWEEPRUN_SWEEP", "SWEEPRUN_TRIAL", "SWEEPRUN_TRIAL_DIR", "SWEEPRUN_LAUNCH",
+        "SWEEPRUN_PARAMS", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH", "CUDA_VISIBLE_DEVICES",
+    }
+)  # fmt: skip
+#: rule → what it flags: where W&B's agent is lenient, sweeprun does the same with a warning
+#: (``--strict``: an error)
+LENIENT_RULES: dict[str, str] = {
+    "unknown-macro": "an unknown whole-element ${macro} in command: (W&B drops it)",
+    "unset-envvar": "${envvar:NAME} of an unset variable (W&B passes the bare NAME)",
+}
+NO_PROGRAM = "uses ${program} but the sweep has no 'program:'"
+NO_PROGRAM_FIX = "add 'program: train.py' to the sweep file, or remove ${program} from 'command:'"
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """One finding about a ``command:`` template: an error (``rule`` None), or where W&B is
+    lenient a warning (``rule`` one of :data:`LENIENT_RULES`)."""
+
+    path: tuple[str | int, ...]  # e.g. ("command", 2)
+    message: str
+    fix: str
+    rule: str | None = None
+
+
+def _is_macro(text: str) -> bool:
+    """W&B's test for an element that is a macro (``Agent._command_run``)."""
+    return text.startswith("${") and text.endswith("}")
+
+
+def template_problems(
+    template: Sequence[Any] | None,
+    *,
+    program: str | None = None,
+    environ: Container[str] | None = None,
+) -> list[TemplateProblem]:
+    """What :func:`build_argv` would refuse or change, found before any trial (for
+    ``validate``, ``start`` and ``smoke``): ``${program}`` without ``program:`` and a
+    malformed ``${envvar:}`` (errors); an unknown macro and, when ``environ`` (the names set
+    in the trials' environment) is given, an unset ``${envvar:NAME}`` (warnings)."""
+    problems: list[TemplateProblem] = []
     for i, element in enumerate(template or ()):
         text = str(element)
-        m = _MACRO_RE.fullmatch(text)
-        if m and m.group(1) not in MACROS:
-            hint = did_you_mean(m.group(1), MACROS)
-            fix = f"; {hint}" if hint else f"; known macros: {', '.join(MACROS)}"
-            problems.append(f"command[{i}]: unknown macro {text!r}{fix}")
-        for name in _ENVVAR_RE.findall(text):
-            if not _VALID_ENV_NAME.fullmatch(name):
-                problems.append(f"command[{i}]: {text!r} does not name an environment variable")
+        path = ("command", i)
+        if "${envvar:" in text:
+            for name in _ENVVAR_RE.findall(text):
+                if not _VALID_ENV_NAME.fullmatch(name):
+                    problems.append(TemplateProblem(
+                        path, f"{text!r} does not name an environment variable",
+                        "write ${envvar:NAME} with a variable name such as DATA_DIR",
+                    ))  # fmt: skip
+                elif environ is not None and name not in environ:
+                    problems.append(TemplateProblem(
+                        path,
+                        f"{text!r} uses the environment variable {name}, which is not set: "
+                        f"W&B's agent passes the bare name '{name}' instead, and so does "
+                        "sweeprun",
+                        f"export {name}=... before running sweeprun, or set it under "
+                        "trial.env in the sweep file",
+                        "unset-envvar",
+                    ))  # fmt: skip
+            continue
+        if not _is_macro(text):
+            continue
+        name = text[2:-1]
+        if name == "program" and not program:
+            problems.append(TemplateProblem(path, NO_PROGRAM, NO_PROGRAM_FIX))
+        elif name not in MACROS:
+            known = ["${" + k + "}" for k in MACROS]
+            hint = did_you_mean(text, known)
+            problems.append(TemplateProblem(
+                path,
+                f"unknown macro {text!r}: W&B's agent drops it from the command line, and so "
+                "does sweeprun",
+                (f"{hint} Else" if hint else f"use one of {', '.join(known)}, or") + " remove it",
+                "unknown-macro",
+            ))  # fmt: skip
     return problems
 
 
 def _expand_envvars(text: str, environ: Mapping[str, str]) -> str:
-    def repl(m: re.Match[str]) -> str:
-        name = m.group(1)
-        if name not in environ:
-            raise SweepError(
-                f"command: {text!r} uses the environment variable {name}, which is not set.\n"
-                f"  fix: export {name}=... before running sweeprun, or set it under "
-                f"trial.env in the sweep file"
-            )
-        return environ[name]
-
-    return _ENVVAR_RE.sub(repl, text)
+    """``${envvar:NAME}`` → the variable's value, or the bare ``NAME`` when it is unset
+    (W&B's ``create_sweep_command``: ``os.environ.get(name, name)``)."""
+    return _ENVVAR_RE.sub(lambda m: environ.get(m.group(1), m.group(1)), text)
 
 
 def build_argv(
@@ -149,17 +221,18 @@ def build_argv(
 
     ``params`` maps top-level parameter names to values (nested blocks as dicts), in the
     order given. ``environ`` is the trial's environment, for ``${envvar:NAME}``.
-    Raises :class:`SweepError` for an unknown macro, an unset ``${envvar:...}``, or a macro
-    whose input is missing (``${program}`` without ``program:``).
+    An unknown macro is dropped and an unset ``${envvar:NAME}`` gives ``NAME``, as in W&B.
+    Raises :class:`SweepError` for a macro whose input is missing (``${program}`` without
+    ``program:``) or an empty command line.
     """
     elements = [str(t) for t in (template if template else DEFAULT_TEMPLATE)]
     argv: list[str] = []
-    for i, text in enumerate(elements):
-        m = _MACRO_RE.fullmatch(text)
-        if m is None:
-            argv.append(_expand_envvars(text, environ) if "${envvar:" in text else text)
+    for i, raw in enumerate(elements):
+        text = _expand_envvars(raw, environ) if "${envvar:" in raw else raw
+        if not _is_macro(text):
+            argv.append(text)
             continue
-        name = m.group(1)
+        name = text[2:-1]
         if name in _PARAM_MACROS:
             argv += _PARAM_MACROS[name](params)
         elif name == "env":
@@ -170,22 +243,13 @@ def build_argv(
             argv.append(interpreter)
         elif name == "program":
             if not program:
-                raise SweepError(
-                    "command: uses ${program} but the sweep has no 'program:'.\n"
-                    "  fix: add 'program: train.py' to the sweep file, or remove ${program} "
-                    "from 'command:'"
-                )
+                raise SweepError(f"command: {NO_PROGRAM}.\n  fix: {NO_PROGRAM_FIX}")
             argv.append(program)
         elif name == "args_json_file":
             if args_json_file is None:
                 raise SweepError("command: ${args_json_file} needs a file path (internal)")
             argv.append(args_json_file)
-        else:
-            hint = did_you_mean(name, MACROS)
-            raise SweepError(
-                f"command: unknown macro {text!r}; "
-                + (hint if hint else f"known macros: {', '.join('${' + k + '}' for k in MACROS)}")
-            )
+        # else an unknown macro: W&B's agent drops it (template_problems warned)
     if not argv:
         raise SweepError("command: expands to an empty command line; fix: list the program")
     return argv

@@ -13,16 +13,19 @@ import json
 import os
 import re
 import secrets
+import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeprun.config.tracking import wandb_env
+from sweeprun.errors import SweepError
 from sweeprun.integrations.hydra import run_dir_args, uses_hydra
 from sweeprun.integrations.wandb import trial_wandb_env
 from sweeprun.run.argv import (
+    DEFAULT_TEMPLATE,
     args_json_text,
     build_argv,
     trial_env,
@@ -91,6 +94,127 @@ def _private_write(path: Path, text: str) -> None:
         fh.write(text)
 
 
+SWEEPRUN_PYTHON_MACRO = "${sweeprun_python}"
+#: the directory (under the sweeprun dir) holding a ``sweeprun`` package that loads this
+#: installation's sweeprun: put on the ``PYTHONPATH`` of a trial whose ``python`` is another one
+CLIENT_PATH_DIR = "client-path"
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """What ``${interpreter}`` is for the trials of one agent: W&B's agent runs ``python``
+    looked up on the trial's ``PATH`` (``wandb/wandb_agent.py``: ``sweep_vars["interpreter"] =
+    ["python"]`` after ``/usr/bin/env``), so an active virtualenv or conda env is the one used.
+    ``python3`` when there is no ``python``; sweeprun's own Python when there is neither."""
+
+    path: str
+    how: str  # "python" | "python3" | "sweeprun": how it was found
+
+    @property
+    def is_sweeprun_own(self) -> bool:
+        """The same environment as sweeprun's (the same ``bin`` directory, or the very file)."""
+        own = os.path.abspath(sys.executable)
+        mine = os.path.abspath(self.path)
+        return mine == own or os.path.dirname(mine) == os.path.dirname(own)
+
+    def note(self) -> str:
+        """The one ``note:`` line ``start`` prints about it."""
+        if self.how == "sweeprun":
+            return (
+                f"trials run ${{interpreter}} = {self.path}: neither python nor python3 is on "
+                "the trial's PATH, so sweeprun's own Python is used; activate your training "
+                "environment (or set PATH under trial.env) to use its python"
+            )
+        own = " (sweeprun's own)" if self.is_sweeprun_own else ""
+        return (
+            f"trials run ${{interpreter}} = {self.path}{own} (the {self.how} on PATH; "
+            f"${{sweeprun_python}} is sweeprun's own: {sys.executable})"
+        )
+
+
+def resolve_interpreter(environ: Mapping[str, str]) -> Interpreter:
+    """``${interpreter}`` for a trial whose environment is ``environ``: ``python`` on its
+    ``PATH``, else ``python3``, else sweeprun's own Python (:class:`Interpreter`)."""
+    search = environ.get("PATH", os.defpath)
+    for name in ("python", "python3"):
+        found = shutil.which(name, path=search)
+        if found:
+            return Interpreter(os.path.abspath(found), name)
+    return Interpreter(sys.executable, "sweeprun")
+
+
+def uses_interpreter(template: Sequence[Any] | None) -> bool:
+    """Whether the ``command:`` template (None: the default one) has ``${interpreter}``."""
+    return "${interpreter}" in [str(t) for t in (template or DEFAULT_TEMPLATE)]
+
+
+def interpreter_note(cfg: SweepConfig, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The ``note:`` saying which Python the trials of ``cfg`` run (None: the command does not
+    use ``${interpreter}``)."""
+    if not uses_interpreter(cfg.command):
+        return None
+    env = {**environ, **{str(k): str(v) for k, v in cfg.trial.env.items()}}
+    return resolve_interpreter(env).note()
+
+
+def check_program(cfg: SweepConfig, environ: Mapping[str, str] = os.environ) -> None:
+    """Raise a :class:`SweepError` (exit 2, before anything is stored or launched) when the
+    command runs ``${program}`` and that file is not there: relative to the trial's working
+    directory, nor (for a command that runs it directly) an executable on PATH."""
+    if not cfg.program or "${program}" not in [str(t) for t in (cfg.command or DEFAULT_TEMPLATE)]:
+        return
+    cwd = cfg.trial.cwd or os.getcwd()
+    path = os.path.join(cwd, cfg.program)
+    if os.path.exists(path):
+        return
+    env = {**environ, **{str(k): str(v) for k, v in cfg.trial.env.items()}}
+    if os.sep not in cfg.program and shutil.which(cfg.program, path=env.get("PATH", os.defpath)):
+        return
+    where = "" if os.path.isabs(cfg.program) else f" (in {cwd}, the trials' working directory)"
+    raise SweepError(
+        f"program: {cfg.program!r} does not exist{where}; no trial was started.\n"
+        f"  fix: point 'program:' at your training script (a path relative to the directory "
+        f"you run sweeprun in, or set trial.cwd), or create {path}"
+    )
+
+
+def _package_dir() -> str:
+    return str(Path(__file__).resolve().parent.parent)
+
+
+def _client_shim(real: str) -> str:
+    """A ``sweeprun/__init__.py`` that makes ``import sweeprun`` (and its submodules) load the
+    package in ``real``, whatever Python runs it (sweeprun's client is stdlib only)."""
+    return (
+        '"""Written by sweeprun for trials run by another Python than its own: it loads the\n'
+        'sweeprun package installed in the directory below (the client is stdlib only)."""\n\n'
+        f"__path__ = [{real!r}]\n"
+        "from sweeprun.client import report  # noqa: E402\n\n"
+        '__all__ = ["report"]\n'
+    )
+
+
+def client_path(root: Path) -> Path:
+    """The directory to put on a trial's ``PYTHONPATH`` so that its ``import sweeprun`` loads
+    this installation's sweeprun (one directory per installation, so agents of two installations
+    sharing a sweeprun dir do not overwrite each other's; written once, atomically)."""
+    real = _package_dir()
+    digest = hashlib.sha256(real.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_HEX]
+    where = root / CLIENT_PATH_DIR / digest
+    init = where / "sweeprun" / "__init__.py"
+    text = _client_shim(real)
+    try:
+        if init.read_text(encoding="utf-8") == text:
+            return where
+    except OSError:
+        pass
+    init.parent.mkdir(parents=True, exist_ok=True)
+    tmp = init.with_name(f".__init__.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, init)
+    return where
+
+
 @dataclass(frozen=True)
 class TrialPlan:
     """What every trial of one agent shares, worked out once: the base environment (the
@@ -105,6 +229,7 @@ class TrialPlan:
     extra_args: tuple[str, ...]
     timeout: float | None
     args_json: bool
+    interpreter: Interpreter
 
     @classmethod
     def build(
@@ -128,6 +253,7 @@ class TrialPlan:
             # un-flushed print() reaches us as it happens, so pruning stops a program early
             env_extra["PYTHONUNBUFFERED"] = "1"
         base.update({str(k): str(v) for k, v in env_extra.items()})
+        interpreter = resolve_interpreter(base)
         return cls(
             cfg=cfg,
             sweep=sweep,
@@ -137,7 +263,19 @@ class TrialPlan:
             extra_args=tuple(extra_args or ()),
             timeout=timeout if timeout is not None else cfg.trial.timeout,
             args_json=uses_args_json_file(cfg.command),
+            interpreter=interpreter,
         )
+
+    def _client_env(self, env: dict[str, str]) -> None:
+        """A trial run by another Python than sweeprun's still imports sweeprun's client: the
+        directory of :func:`client_path` goes last on its ``PYTHONPATH`` (the user's entries and
+        the wandb hook keep their places)."""
+        if self.interpreter.is_sweeprun_own or env.get("SWEEPRUN_CLIENT_PATH") == "0":
+            return
+        where = str(client_path(self.root))
+        current = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        if where not in current:
+            env["PYTHONPATH"] = os.pathsep.join([*current, where])
 
     def prepare(
         self,
@@ -171,11 +309,17 @@ class TrialPlan:
             param_path=str(param_path),
             cuda_devices=cuda_devices,
         )
+        if not dry:
+            self._client_env(env)
+        template = [
+            sys.executable if str(t) == SWEEPRUN_PYTHON_MACRO else t
+            for t in (cfg.command or DEFAULT_TEMPLATE)
+        ]
         argv = build_argv(
-            cfg.command,
+            template,
             values,
             program=cfg.program,
-            interpreter=sys.executable,
+            interpreter=self.interpreter.path,
             environ=env,
             args_json_file=str(json_path),
         )

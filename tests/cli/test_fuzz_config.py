@@ -10,6 +10,8 @@ more examples.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -143,13 +145,22 @@ def _dump(doc: Any, style: int) -> str:
 def _check_in_process(tmp: Path, text: str) -> None:
     path = tmp / "sweep.yaml"
     path.write_bytes(text.encode("utf-8", errors="surrogatepass"))
+    # validate reports a bad file itself (every file of `validate a b c`) and returns 2
+    out, err_out = io.StringIO(), io.StringIO()
     try:
-        assert validate.run([path]) == 0
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err_out):
+            code = validate.run([path])
     except ConfigError as err:
         message = str(err)
         assert message.startswith(str(path)), message
         assert "Traceback" not in message
         assert "sweeprun bug" not in message, message
+        return
+    assert code in (0, 2)
+    text_out = out.getvalue() + err_out.getvalue()
+    assert "Traceback" not in text_out and "sweeprun bug" not in text_out, text_out
+    if code == 2:
+        assert str(path) in text_out, text_out
 
 
 def _check_cli(tmp: Path, text: str) -> None:

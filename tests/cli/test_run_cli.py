@@ -241,7 +241,7 @@ def test_dry_run_launches_nothing(tmp_path: Path, _private_sweeprun_dir: Path) -
     assert not _private_sweeprun_dir.exists()
 
 
-def test_unset_envvar_macro_is_a_usage_error_before_anything_runs(
+def test_unset_envvar_macro_is_a_usage_error_with_strict_before_anything_runs(
     tmp_path: Path, _private_sweeprun_dir: Path
 ) -> None:
     sweep = tmp_path / "s.yaml"
@@ -249,7 +249,8 @@ def test_unset_envvar_macro_is_a_usage_error_before_anything_runs(
         f"command: ['${{interpreter}}', {RUN_TRIAL}, '--data=${{envvar:SWEEPRUN_TEST_UNSET}}']\n"
         "method: random\nmetric: {name: loss}\nparameters:\n  x: {values: [1]}\n"
     )
-    res = run_cli("start", str(sweep), cwd=tmp_path)
+    # W&B substitutes the bare name (sweeprun follows, with a warning); --strict refuses
+    res = run_cli("start", str(sweep), "--strict", cwd=tmp_path)
     res.assert_code(2)
     assert "SWEEPRUN_TEST_UNSET" in res.stderr
     assert not (_private_sweeprun_dir / "journal.log").exists()

@@ -18,10 +18,10 @@ from sweeprun.cli.parser import UsageError
 #: command -> its positional arguments and every option spelling (SPEC §1 and more)
 FLAGS: dict[str, tuple[list[str], set[str]]] = {
     "start": (["s.yaml"], {"--jobs", "-j", "--storage", "--name", "--gpus", "--max-trials",
-                           "--timeout", "--dry-run", "--json", "--quiet", "-q"}),
+                           "--timeout", "--dry-run", "--json", "--quiet", "-q", "--strict"}),
     "agent": (["n"], {"--storage", "--jobs", "-j", "--count", "--gpus", "--json", "--quiet",
                       "-q"}),
-    "validate": (["s.yaml"], {"--json"}),
+    "validate": (["s.yaml"], {"--json", "--strict"}),
     "schema": ([], set()),
     "status": ([], {"--storage", "--json"}),
     "trials": (["n"], {"--storage", "--state", "--sort", "--limit", "--json"}),
@@ -32,7 +32,8 @@ FLAGS: dict[str, tuple[list[str], set[str]]] = {
     "dashboard": ([], {"--storage", "--host", "--port"}),
     "stop": (["n"], {"--storage", "--now"}),
     "serve": ([], {"--storage", "--host", "--port"}),
-    "smoke": (["s.yaml"], {"--storage", "--junit", "--max-trials", "--jobs", "-j", "--json"}),
+    "smoke": (["s.yaml"], {"--storage", "--junit", "--max-trials", "--jobs", "-j", "--json",
+                           "--strict"}),
     "lint": (["s.yaml"], {"--strict", "--json"}),
     "init": ([], {"--template", "--output", "-o", "--force"}),
 }  # fmt: skip
@@ -67,6 +68,7 @@ def _start(**kw: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "sweep": Path("s.yaml"), "jobs": None, "storage": None, "name": None, "gpus": None,
         "max_trials": None, "timeout": None, "dry_run": False, "json_out": False, "quiet": False,
+        "strict": False,
     }  # fmt: skip
     out.update(kw)
     return out
@@ -138,7 +140,9 @@ def test_usage_errors_say_what_is_wrong(
 
 def test_validate_takes_options_between_files() -> None:
     _, kwargs = parse(["validate", "a.yaml", "--json", "b.yaml"])
-    assert kwargs == {"files": [Path("a.yaml"), Path("b.yaml")], "json_out": True}
+    assert kwargs == {"files": [Path("a.yaml"), Path("b.yaml")], "json_out": True, "strict": False}
+    _, kwargs = parse(["validate", "a.yaml", "--strict", "b.yaml"])
+    assert kwargs["strict"] is True and kwargs["files"] == [Path("a.yaml"), Path("b.yaml")]
 
 
 def test_a_value_may_start_with_a_dash() -> None:

@@ -110,22 +110,31 @@ def test_envvar_is_substituted_inside_elements() -> None:
     assert argv == ["4", "--data=/d a/t/x", "44"]
 
 
-def test_missing_envvar_names_the_variable_and_the_fix() -> None:
-    with pytest.raises(SweepError) as info:
-        build(["python", "--d=${envvar:NOPE_DIR}"], environ={})
-    msg = str(info.value)
-    assert "NOPE_DIR" in msg and "not set" in msg and "export NOPE_DIR=" in msg
+def test_unset_envvar_is_the_bare_name_like_wandb() -> None:
+    # W&B's create_sweep_command: os.environ.get(name, name)
+    assert build(["python", "--d=${envvar:NOPE_DIR}/x"], environ={}) == ["python", "--d=NOPE_DIR/x"]
+    (found,) = template_problems(["python", "--d=${envvar:NOPE_DIR}"], environ={"HOME"})
+    assert (found.path, found.rule) == (("command", 1), "unset-envvar")
+    assert "NOPE_DIR" in found.message and "not set" in found.message
+    assert found.fix.startswith("export NOPE_DIR=")
+    assert template_problems(["--d=${envvar:HOME}"], environ={"HOME"}) == []
 
 
-def test_unknown_macro_suggests_the_close_one() -> None:
-    with pytest.raises(SweepError, match=r"unknown macro '\$\{arg\}'; did you mean 'args'\?"):
-        build(["python", "${arg}"])
-    assert template_problems(["python", "${args_jsn}", "${args}"]) == [
-        "command[1]: unknown macro '${args_jsn}'; did you mean 'args_json'?"
-    ]
-    assert template_problems(["${envvar:}"]) == [
-        "command[0]: '${envvar:}' does not name an environment variable"
-    ]
+def test_unknown_macro_is_dropped_like_wandb_and_suggests_the_close_one() -> None:
+    # W&B's Agent._command_run: an element "${...}" not in sweep_vars adds nothing
+    assert build(["python", "${arg}", "${a}/${b}", "x"], {}) == ["python", "x"]
+    (found,) = template_problems(["python", "${args_jsn}", "${args}"])
+    assert (found.path, found.rule) == (("command", 1), "unknown-macro")
+    assert found.message.startswith("unknown macro '${args_jsn}'")
+    assert found.fix.startswith("did you mean '${args_json}'?")
+    (bad,) = template_problems(["${envvar:}"])
+    assert bad.rule is None and bad.message == "'${envvar:}' does not name an environment variable"
+
+
+def test_program_macro_without_program_is_found_before_any_trial() -> None:
+    (found,) = template_problems(["python", "${program}"], program=None)
+    assert found.rule is None and found.path == ("command", 1) and "no 'program:'" in found.message
+    assert template_problems(["python", "${program}"], program="t.py") == []
 
 
 def test_program_macro_without_program_is_a_clear_error() -> None:
@@ -234,7 +243,10 @@ def test_macro_expands_only_as_a_whole_element(
 ) -> None:
     assume("${" not in extra)
     element = "${" + macro + "}"
-    assert build([element + extra], params) == [element + extra]
+    # W&B: an element that starts with "${" and ends with "}" is a macro ("${env}}": unknown)
+    assert build([element + extra, "x"], params) == (
+        ["x"] if extra.endswith("}") else [element + extra, "x"]
+    )
     assert build([extra + element], params) == [extra + element]
 
 

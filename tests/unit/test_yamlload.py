@@ -11,7 +11,13 @@ import yaml
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from sweeprun.config.yamlread import EMPTY_MESSAGE, load_yaml, parse_yaml, render_path
+from sweeprun.config.yamlread import (
+    EMPTY_MESSAGE,
+    DuplicateKey,
+    load_yaml,
+    parse_yaml,
+    render_path,
+)
 from sweeprun.errors import ConfigError
 
 
@@ -49,11 +55,14 @@ def test_lines_of_keys_and_items() -> None:
     assert loaded.line_of(("parameters", "lr", "missing", "deeper")) == 3
 
 
-def test_duplicate_key_names_both_lines() -> None:
-    path, message, line = problem("method: grid\nparameters:\n  lr: 1\n  bs: 2\n  lr: 3\n")
-    assert path == "parameters.lr"
-    assert message == "duplicate key 'lr': first at line 3, again at line 5"
-    assert line == 5
+def test_duplicate_key_keeps_the_last_value_like_pyyaml_and_names_both_lines() -> None:
+    text = "method: grid\nparameters:\n  lr: {min: 1}\n  bs: 2\n  lr: {values: [3]}\n"
+    loaded = parse_yaml(text)
+    assert loaded.data == yaml.safe_load(text)  # W&B's loader
+    assert list(loaded.data["parameters"]) == list(yaml.safe_load(text)["parameters"])
+    assert loaded.duplicates == (DuplicateKey(("parameters", "lr"), 3, 5),)
+    assert loaded.lines[("parameters", "lr")] == 5
+    assert ("parameters", "lr", "min") not in loaded.lines  # the replaced value's lines
 
 
 def test_merge_keys_override_without_duplicate_error() -> None:
