@@ -138,6 +138,17 @@ def _half_created(
     was stopped half-way (finish it), or not sweeprun's (refuse)."""
     attrs = storage.get_study_user_attrs(study_id)
     mark = attrs.get(CREATING_ATTR)
+    # the creator marks the study right after creating it: an unmarked, empty study is one
+    # being created this instant (wait for its mark), or one whose creator died at once
+    deadline = time.time() + CREATION_GRACE
+    while mark is None and not attrs and not storage.get_n_trials(study_id):
+        if time.time() >= deadline:
+            break
+        time.sleep(0.05)
+        attrs = storage.get_study_user_attrs(study_id)
+        mark = attrs.get(CREATING_ATTR)
+    if attrs.get(CONFIG_ATTR) is not None:
+        return create_or_resume(spec, name, cfg)
     if mark is None and (attrs or storage.get_n_trials(study_id)):
         raise SweepError(f"study '{name}' in {spec.display} exists but was not created by sweeprun")
     # the creator queues its first points and stores the config within moments: wait for it

@@ -98,12 +98,13 @@ def test_chaos_soak_journal_frozen_agents(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.chaos  # timing-bound under a loaded suite; the normal suite has test_frozen_agent
 def test_chaos_short_postgres_frozen_agents(tmp_path: Path, postgres_url: str) -> None:
     _soak(
         tmp_path,
         postgres_url,
         "pgf",
-        cap=40,
+        cap=60,
         agents=2,
         seed=23,
         min_kills=1,
@@ -134,9 +135,10 @@ def test_chaos_soak_redis_frozen_agents(tmp_path: Path, redis_url: str) -> None:
     )
 
 
+@pytest.mark.chaos  # timing-bound under a loaded suite; the normal suite has test_frozen_agent
 def test_chaos_short_redis_frozen_agents(tmp_path: Path, redis_url: str) -> None:
     _soak(
-        tmp_path, redis_url, "rf", cap=40, agents=2, seed=29, min_kills=1, min_freezes=2, pace=0.4
+        tmp_path, redis_url, "rf", cap=60, agents=2, seed=29, min_kills=1, min_freezes=2, pace=0.4
     )
 
 
